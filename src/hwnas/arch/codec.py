@@ -1,0 +1,184 @@
+"""The compact string form of an :class:`~hwnas.arch.spec.ArchSpec`.
+
+A network is its parts joined by ``:``::
+
+    r32:stem_k3_c16_s1:ir_k3_e1_c16_s1:skip_c24_s1:ir_k5_e6_g1_c32_s2:...:head_c1504_n10
+
+Each part is a code followed by ``_``-separated fields; a field is one letter and a number, or a
+flag word. Every code and field is listed here and nowhere else:
+
+=========  =====================================  ==========================================
+part       form                                   meaning
+=========  =====================================  ==========================================
+input      ``r{res}[_i{ch}]``                     input resolution; input channels (default 3)
+stem       ``stem_k{k}_c{c}_s{s}[_relu6]``        conv k x k, c channels, stride s
+fbnet      ``ir_k{k}_e{e}[_g{g}]_c{c}_s{s}[_nopw]`` FBNet block; ``nopw`` drops the first 1x1
+skip       ``skip_c{c}_s{s}``                     identity or 1x1 projection
+k3sep      ``sep_e{e}_c{c}_s{s}``                 cascaded double-depthwise 3x3 block
+mbv2       ``mb_k{k}_e{e}_c{c}_s{s}``             MobileNetV2 inverted residual (ReLU6)
+head       ``head_c{c}_n{classes}[_relu6][_d{p}]`` 1x1 conv to c, classifier, dropout p
+=========  =====================================  ==========================================
+
+Letters: k kernel, e expansion, g groups (omitted when 1), c output channels, s stride,
+n classes, d dropout (omitted when 0), r resolution, i input channels (omitted when 3).
+Numbers are integers, or the shortest float that reads back exactly. ``decode(encode(a)) == a``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hwnas.arch.spec import (
+    ArchSpec,
+    Block,
+    FBNetBlock,
+    HeadSpec,
+    K3SepBlock,
+    MBV2Block,
+    SkipBlock,
+    SpecError,
+    StemSpec,
+)
+
+_FIELD = re.compile(r"^([a-z])(-?[0-9][0-9.e+-]*|nan|inf)$")
+_FLAGS = ("nopw", "relu6")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _encode_block(block: Block) -> str:
+    if isinstance(block, FBNetBlock):
+        groups = f"_g{block.groups}" if block.groups != 1 else ""
+        flag = "" if block.first_pointwise else "_nopw"
+        return (
+            f"ir_k{block.kernel_size}_e{_number(block.expansion)}{groups}"
+            f"_c{block.out_channels}_s{block.stride}{flag}"
+        )
+    if isinstance(block, SkipBlock):
+        return f"skip_c{block.out_channels}_s{block.stride}"
+    if isinstance(block, K3SepBlock):
+        return f"sep_e{_number(block.expansion)}_c{block.out_channels}_s{block.stride}"
+    if isinstance(block, MBV2Block):
+        return (
+            f"mb_k{block.kernel_size}_e{_number(block.expansion)}"
+            f"_c{block.out_channels}_s{block.stride}"
+        )
+    raise SpecError(f"cannot encode block {block!r}")
+
+
+def encode_arch(arch: ArchSpec) -> str:
+    """The compact string of ``arch`` (see the module docstring for the grammar)."""
+    head = arch.head
+    parts = [f"r{arch.resolution}" + ("" if arch.in_channels == 3 else f"_i{arch.in_channels}")]
+    stem = arch.stem
+    parts.append(
+        f"stem_k{stem.kernel_size}_c{stem.out_channels}_s{stem.stride}"
+        + ("_relu6" if stem.activation == "relu6" else "")
+    )
+    parts.extend(_encode_block(block) for block in arch.blocks)
+    parts.append(
+        f"head_c{head.out_channels}_n{head.num_classes}"
+        + ("_relu6" if head.activation == "relu6" else "")
+        + (f"_d{_number(head.dropout)}" if head.dropout else "")
+    )
+    return ":".join(parts)
+
+
+def _parse_value(part: str, letter: str, text: str) -> int | float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise SpecError(f"part {part!r}: field '{letter}' has a bad number {text!r}") from None
+    if number.is_integer() and re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    return number
+
+
+def _parse_part(part: str) -> tuple[str, dict[str, int | float], set[str]]:
+    """Split ``ir_k3_e6_c24_s2`` into ("ir", {"k": 3, ...}, flags)."""
+    code, *tokens = part.split("_")
+    values: dict[str, int | float] = {}
+    flags: set[str] = set()
+    for token in tokens:
+        if token in _FLAGS:
+            flags.add(token)
+            continue
+        match = _FIELD.match(token)
+        if not match:
+            raise SpecError(f"part {part!r}: unknown field {token!r}")
+        letter, text = match.groups()
+        if letter in values:
+            raise SpecError(f"part {part!r}: field '{letter}' given twice")
+        values[letter] = _parse_value(part, letter, text)
+    return code, values, flags
+
+
+def _take(part: str, values: dict, flags: set, required: str, optional: dict, allowed_flags=()):
+    """Check the letters of a part against what its code allows and return them in order."""
+    for letter in values:
+        if letter not in required and letter not in optional:
+            raise SpecError(f"part {part!r}: field '{letter}' is not allowed here")
+    for flag in flags:
+        if flag not in allowed_flags:
+            raise SpecError(f"part {part!r}: flag {flag!r} is not allowed here")
+    missing = [letter for letter in required if letter not in values]
+    if missing:
+        raise SpecError(f"part {part!r}: missing field '{missing[0]}'")
+    return {**optional, **values}
+
+
+def _decode_block(part: str) -> Block:
+    code, values, flags = _parse_part(part)
+    if code == "ir":
+        v = _take(part, values, flags, "kecs", {"g": 1}, ("nopw",))
+        return FBNetBlock(
+            out_channels=v["c"], stride=v["s"], kernel_size=v["k"], expansion=v["e"],
+            groups=v["g"], first_pointwise="nopw" not in flags,
+        )
+    if code == "skip":
+        v = _take(part, values, flags, "cs", {})
+        return SkipBlock(out_channels=v["c"], stride=v["s"])
+    if code == "sep":
+        v = _take(part, values, flags, "ecs", {})
+        return K3SepBlock(out_channels=v["c"], stride=v["s"], expansion=v["e"])
+    if code == "mb":
+        v = _take(part, values, flags, "kecs", {})
+        return MBV2Block(out_channels=v["c"], stride=v["s"], kernel_size=v["k"], expansion=v["e"])
+    raise SpecError(f"unknown block code {code!r} in part {part!r} (known: ir, skip, sep, mb)")
+
+
+def decode_arch(text: str) -> ArchSpec:
+    """Parse the compact string form; raises :class:`SpecError` naming the bad part."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(f"arch string is empty or not a string: {text!r}")
+    parts = text.strip().split(":")
+    if len(parts) < 3:
+        raise SpecError(f"arch string needs at least input, stem and head parts: {text!r}")
+    code, values, flags = _parse_part(parts[0])
+    if code[:1] != "r" or not code[1:].isdigit():
+        raise SpecError(f"first part must be the input 'r<resolution>', got {parts[0]!r}")
+    resolution = int(code[1:])
+    inputs = _take(parts[0], values, flags, "", {"i": 3})
+    code, values, stem_flags = _parse_part(parts[1])
+    if code != "stem":
+        raise SpecError(f"second part must be the stem 'stem_k3_c16_s2', got {parts[1]!r}")
+    stem = _take(parts[1], values, stem_flags, "kcs", {}, ("relu6",))
+    code, values, head_flags = _parse_part(parts[-1])
+    if code != "head":
+        raise SpecError(f"last part must be the head 'head_c1504_n10', got {parts[-1]!r}")
+    head = _take(parts[-1], values, head_flags, "cn", {"d": 0.0}, ("relu6",))
+    return ArchSpec(
+        resolution=resolution,
+        in_channels=inputs["i"],
+        stem=StemSpec(
+            out_channels=stem["c"], stride=stem["s"], kernel_size=stem["k"],
+            activation="relu6" if "relu6" in stem_flags else "relu",
+        ),
+        blocks=tuple(_decode_block(part) for part in parts[2:-1]),
+        head=HeadSpec(
+            out_channels=head["c"], num_classes=head["n"],
+            activation="relu6" if "relu6" in head_flags else "relu", dropout=head["d"],
+        ),
+    )
