@@ -149,6 +149,14 @@ def _decode_block(part: str) -> Block:
     raise SpecError(f"unknown block code {code!r} in part {part!r} (known: ir, skip, sep, mb)")
 
 
+def _decode_located(index: int, part: str) -> Block:
+    try:
+        return _decode_block(part)
+    except SpecError as error:
+        message = str(error)
+        raise SpecError(message if part in message else f"blocks[{index}] {part!r}: {message}") from None
+
+
 def decode_arch(text: str) -> ArchSpec:
     """Parse the compact string form; raises :class:`SpecError` naming the bad part."""
     if not isinstance(text, str) or not text.strip():
@@ -176,7 +184,7 @@ def decode_arch(text: str) -> ArchSpec:
             out_channels=stem["c"], stride=stem["s"], kernel_size=stem["k"],
             activation="relu6" if "relu6" in stem_flags else "relu",
         ),
-        blocks=tuple(_decode_block(part) for part in parts[2:-1]),
+        blocks=tuple(_decode_located(index, part) for index, part in enumerate(parts[2:-1])),
         head=HeadSpec(
             out_channels=head["c"], num_classes=head["n"],
             activation="relu6" if "relu6" in head_flags else "relu", dropout=head["d"],

@@ -210,7 +210,11 @@ def block_from_dict(data: Any, where: str = "block") -> Block:
             f"{where}: unknown block type {type_name!r} (known: {', '.join(BLOCK_TYPES)})"
         )
     cls = BLOCK_TYPES[type_name]
-    return cls(**cls._kwargs_from_dict(data, f"{where} ({type_name})"))
+    kwargs = cls._kwargs_from_dict(data, f"{where} ({type_name})")
+    try:
+        return cls(**kwargs)
+    except SpecError as error:
+        raise SpecError(f"{where}: {error}") from None
 
 
 @dataclass(frozen=True)

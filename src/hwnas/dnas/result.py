@@ -1,0 +1,187 @@
+"""Deriving architectures from ``P_theta`` and the :class:`SearchResult` saved as ``result.json``.
+
+FBNet (Wu et al. 2019, section 4.1) samples several architectures from the final ``P_theta`` and
+trains them from scratch. We keep both readings: the argmax architecture (most probable under
+the independent per-layer distribution) and ``N`` draws from ``P_theta``, de-duplicated and
+ranked by the cost model's predicted cost (cheapest first).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwnas.cost.base import CostModel
+from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_json, read_json
+from hwnas.spaces.fbnet import LayerwiseSpace
+
+
+@dataclass(frozen=True)
+class DerivedArchitecture:
+    """One derived architecture: compact string, choices, predicted cost, ``log P_theta``."""
+
+    arch: str
+    choices: tuple[int, ...]
+    cost: float
+    log_probability: float
+    count: int = 1  # how often it was drawn among the samples (1 for the argmax)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DerivedArchitecture:
+        data = _fields_of(cls, data, "derived architecture")
+        return cls(
+            arch=str(data["arch"]),
+            choices=tuple(int(choice) for choice in data["choices"]),
+            cost=float(data["cost"]),
+            log_probability=float(data["log_probability"]),
+            count=int(data["count"]),
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a DNAS run produced; ``result.json`` holds exactly :meth:`to_dict`."""
+
+    space: str
+    candidates: tuple[str, ...]
+    cost_name: str
+    cost_unit: str
+    epochs: int
+    seed: int
+    target_latency: float | None
+    final_temperature: float
+    expected_cost: float  # E_theta[cost] under the final P_theta (layer cost matrix)
+    argmax: DerivedArchitecture
+    samples: tuple[DerivedArchitecture, ...]  # ranked by cost, cheapest first
+    probabilities: tuple[tuple[float, ...], ...] = field(repr=False)  # final P_theta [L, K]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = list(self.candidates)
+        data["probabilities"] = [list(row) for row in self.probabilities]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SearchResult:
+        data = _fields_of(cls, data, "search result")
+        try:
+            return cls._from_checked_dict(data)
+        except (TypeError, ValueError, AttributeError) as error:
+            if isinstance(error, HwnasError):
+                raise
+            raise HwnasError(f"search result: malformed value ({error})") from None
+
+    @classmethod
+    def _from_checked_dict(cls, data: dict[str, Any]) -> SearchResult:
+        target = data["target_latency"]
+        return cls(
+            space=str(data["space"]),
+            candidates=tuple(str(name) for name in data["candidates"]),
+            cost_name=str(data["cost_name"]),
+            cost_unit=str(data["cost_unit"]),
+            epochs=int(data["epochs"]),
+            seed=int(data["seed"]),
+            target_latency=None if target is None else float(target),
+            final_temperature=float(data["final_temperature"]),
+            expected_cost=float(data["expected_cost"]),
+            argmax=DerivedArchitecture.from_dict(data["argmax"]),
+            samples=tuple(DerivedArchitecture.from_dict(item) for item in data["samples"]),
+            probabilities=tuple(
+                tuple(float(value) for value in row) for row in data["probabilities"]
+            ),
+        )
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchResult:
+        return cls.from_dict(read_json(path, "search result"))
+
+
+def derive_argmax(
+    space: LayerwiseSpace, probabilities: np.ndarray, cost_model: CostModel
+) -> DerivedArchitecture:
+    """The most probable architecture: ``argmax_i P_theta(b_l = i)`` at every layer."""
+    probabilities = _checked_probabilities(space, probabilities)
+    return _derived(space, probabilities, cost_model, tuple(probabilities.argmax(axis=1)), 1)
+
+
+def derive_samples(
+    space: LayerwiseSpace,
+    probabilities: np.ndarray,
+    cost_model: CostModel,
+    *,
+    num_samples: int,
+    rng: np.random.Generator,
+) -> tuple[DerivedArchitecture, ...]:
+    """``num_samples`` draws from ``P_theta``, de-duplicated, ranked by (cost, -log P)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
+        raise HwnasError(f"num_samples must be a non-negative integer, got {num_samples!r}")
+    probabilities = _checked_probabilities(space, probabilities)
+    cumulative = probabilities.cumsum(axis=1)
+    draws = rng.random((num_samples, space.num_layers))
+    # Inverse-CDF sampling per layer; the min() guards a cumulative sum that ends below 1.
+    indices = np.minimum(
+        (draws[:, :, None] > cumulative[None, :, :]).sum(axis=2), space.num_candidates - 1
+    )
+    counts: dict[tuple[int, ...], int] = {}
+    for row in indices:
+        choices = tuple(int(index) for index in row)
+        counts[choices] = counts.get(choices, 0) + 1
+    derived = [
+        _derived(space, probabilities, cost_model, choices, count)
+        for choices, count in counts.items()
+    ]
+    return tuple(sorted(derived, key=lambda item: (item.cost, -item.log_probability)))
+
+
+def _derived(
+    space: LayerwiseSpace,
+    probabilities: np.ndarray,
+    cost_model: CostModel,
+    choices: Sequence[int],
+    count: int,
+) -> DerivedArchitecture:
+    choices = tuple(int(choice) for choice in choices)
+    arch = space.to_arch(choices)
+    # 1e-300 floor: a zero-probability choice gets a very negative, not an infinite, log.
+    log_probability = float(sum(
+        math.log(max(probabilities[layer, choice], 1e-300))
+        for layer, choice in enumerate(choices)
+    ))
+    return DerivedArchitecture(
+        arch=arch.to_string(),
+        choices=choices,
+        cost=float(cost_model.cost(arch)),
+        log_probability=log_probability,
+        count=count,
+    )
+
+
+def _checked_probabilities(space: LayerwiseSpace, probabilities: Any) -> np.ndarray:
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    expected = (space.num_layers, space.num_candidates)
+    if probabilities.shape != expected:
+        raise HwnasError(f"probabilities have shape {probabilities.shape}, expected {expected}")
+    if not np.all(np.isfinite(probabilities)) or np.any(probabilities < 0):
+        raise HwnasError("probabilities must be finite and non-negative")
+    return probabilities
+
+
+def _fields_of(cls: type, data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise HwnasError(f"{what}: expected an object, got {data!r}")
+    names = [name for name in cls.__dataclass_fields__]
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise HwnasError(f"{what}: missing field '{missing[0]}'")
+    extra = [key for key in data if key not in names]
+    if extra:
+        raise HwnasError(f"{what}: unknown field '{extra[0]}'")
+    return data

@@ -1,0 +1,105 @@
+"""One optimisation step of each DNAS phase (shared by the search loop and the benchmark), and
+the checks on the ``(images, labels)`` batches they take.
+
+``weight_step``: draw Gumbel weights with theta fixed, forward, CE, SGD step of the weights.
+``theta_step``: draw Gumbel weights (differentiable in theta), forward, the latency-aware loss
+(:mod:`hwnas.dnas.loss`) with LAT computed from the same mixing weights the forward used, Adam
+step of theta only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Iterator, Union
+
+import torch
+import torch.nn.functional as F
+
+from hwnas.dnas.loss import expected_cost, search_loss
+from hwnas.dnas.supernet import SuperNet, gumbel_softmax_sample, path_weights
+from hwnas.errors import HwnasError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+#: A re-iterable collection of batches (optionally with ``set_epoch``), or a callable
+#: ``epoch -> iterable of batches``.
+Batches = Union[Iterable[Batch], Callable[[int], Iterable[Batch]]]
+
+
+def weight_step(
+    supernet: SuperNet,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
+    generator: torch.Generator,
+    mode: str,
+) -> tuple[float, int]:
+    """One SGD step of the weights on CE with theta fixed; returns (CE, correct predictions)."""
+    with torch.no_grad():
+        sample = gumbel_softmax_sample(supernet.theta, temperature, generator)
+    logits = supernet.run(images, sample, mode)
+    loss = F.cross_entropy(logits, labels)
+    optimizer.zero_grad(set_to_none=True)  # unused candidates keep grad None: SGD skips them
+    loss.backward()
+    optimizer.step()
+    return loss.item(), int((logits.argmax(dim=1) == labels).sum())
+
+
+def theta_step(
+    supernet: SuperNet,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
+    generator: torch.Generator,
+    mode: str,
+    matrix: torch.Tensor,
+    constant: float,
+    alpha: float,
+    beta: float,
+    target: float | None,
+) -> tuple[float, float, float]:
+    """One Adam step of theta on the latency-aware loss; returns (loss, CE, LAT)."""
+    sample = gumbel_softmax_sample(supernet.theta, temperature, generator)
+    weights, indices = path_weights(sample, mode)
+    cross_entropy = F.cross_entropy(supernet(images, weights, indices), labels)
+    latency = expected_cost(weights, matrix, constant)
+    loss = search_loss(cross_entropy, latency, alpha=alpha, beta=beta, target=target)
+    optimizer.zero_grad(set_to_none=True)
+    # Only theta's gradient: autograd then skips every conv weight gradient.
+    (gradient,) = torch.autograd.grad(loss, [supernet.theta])
+    supernet.theta.grad = gradient
+    optimizer.step()
+    return loss.item(), cross_entropy.item(), latency.item()
+
+
+def iterate_batches(source: Batches, epoch: int, what: str) -> Iterator[Any]:
+    """An iterator over epoch ``epoch``'s batches of ``source``: a callable is called with the
+    epoch; an iterable with a ``set_epoch`` method (``hwnas.data.batches.BatchIterator``, torch's
+    ``DistributedSampler`` convention) is told the epoch first, so its order depends on the
+    epoch alone and a resumed search sees the same batches."""
+    batches = source(epoch) if callable(source) else source
+    if hasattr(batches, "set_epoch"):
+        batches.set_epoch(epoch)
+    try:
+        return iter(batches)
+    except TypeError:
+        raise HwnasError(
+            f"the {what} batches must be iterable (or a callable epoch -> iterable), "
+            f"got {type(batches).__name__}"
+        ) from None
+
+
+def batch_to_device(batch: Any, device: torch.device) -> Batch:
+    """Check an ``(images, labels)`` pair and move it to ``device``, images channels_last."""
+    try:
+        images, labels = batch
+    except (TypeError, ValueError):
+        raise HwnasError("each batch must be a pair (images, labels)") from None
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else repr(
+            type(images).__name__)
+        raise HwnasError(f"batch images must be a 4-D tensor N x C x H x W, got {got}")
+    images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
+    return images, torch.as_tensor(labels).to(device, non_blocking=True)

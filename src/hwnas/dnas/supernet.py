@@ -1,0 +1,179 @@
+"""FBNet's stochastic supernet over a :class:`~hwnas.spaces.fbnet.LayerwiseSpace`.
+
+Every searchable layer ``l`` holds all ``K`` candidate blocks of the space and the supernet holds
+the architecture logits ``theta[l, i]`` (Wu et al. 2019, section 3.3):
+
+    x_{l+1} = sum_i m_{l,i} * b_{l,i}(x_l),
+    m_{l,i} = exp((theta_{l,i} + g_{l,i}) / tau) / sum_j exp((theta_{l,j} + g_{l,j}) / tau),
+    g ~ Gumbel(0, 1),    P_theta(b_l = i) = softmax(theta_l)_i.
+
+Two ways to run it:
+
+``soft``     every candidate runs and the outputs are summed with the weights ``m``, as in the
+             paper; costs about the sum of all candidates' compute.
+``sampled``  one Gumbel draw per layer picks ``i* = argmax_i m_{l,i}`` (an exact sample from
+             ``P_theta``, whatever ``tau``) and only ``b_{l,i*}`` runs; its output is multiplied
+             by ``(onehot - m.detach() + m)[i*]``, which is 1 in the forward pass but carries the
+             Gumbel-softmax gradient to ``theta`` (straight-through estimator, as in
+             ProxylessNAS/GDAS). Costs about one child network.
+
+The stem and head are the normal network's (``hwnas.arch.build``), so the weights of one path
+load into ``build_model(space.to_arch(choices))`` unchanged (:meth:`SuperNet.extract_child`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from hwnas.arch.blocks import build_block
+from hwnas.arch.build import Network, build_layer, build_model, walk
+from hwnas.arch.spec import Block
+from hwnas.errors import HwnasError
+from hwnas.spaces.fbnet import LayerwiseSpace
+
+MODES = ("sampled", "soft")
+
+
+@dataclass(frozen=True)
+class GumbelSample:
+    """One Gumbel-softmax draw for every layer: soft weights ``m`` [L, K] and ``argmax_i m``."""
+
+    soft: torch.Tensor
+    indices: torch.Tensor
+
+    def straight_through(self) -> torch.Tensor:
+        """One-hot rows in value, the gradient of ``soft`` in the backward pass."""
+        hard = torch.zeros_like(self.soft).scatter_(-1, self.indices.unsqueeze(-1), 1.0)
+        return hard - self.soft.detach() + self.soft
+
+
+def gumbel_softmax_sample(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator
+) -> GumbelSample:
+    """Draw ``m = softmax((logits + g) / tau)`` row-wise with ``g ~ Gumbel(0, 1)`` from
+    ``generator`` (never the global RNG, so a search is reproducible and resumable)."""
+    uniform = torch.rand(logits.shape, generator=generator, device=generator.device)
+    # u = 0 would give g = -inf; clamp to the smallest normal float.
+    uniform = uniform.clamp_min(torch.finfo(uniform.dtype).tiny)
+    gumbel = -torch.log(-torch.log(uniform)).to(device=logits.device, dtype=logits.dtype)
+    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    return GumbelSample(soft=soft, indices=soft.detach().argmax(dim=-1))
+
+
+def path_weights(sample: GumbelSample, mode: str) -> tuple[torch.Tensor, list[int] | None]:
+    """The mixing weights [L, K] and the blocks to run (None: all) for one draw in ``mode``."""
+    if mode == "soft":
+        return sample.soft, None
+    if mode == "sampled":
+        return sample.straight_through(), sample.indices.tolist()
+    raise HwnasError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+class MixedLayer(nn.Module):
+    """All candidate blocks of one searchable layer (same input shape, same output shape)."""
+
+    def __init__(self, in_channels: int, candidates: Sequence[Block]) -> None:
+        super().__init__()
+        self.candidates = nn.ModuleList(build_block(in_channels, spec) for spec in candidates)
+
+    def forward(
+        self, x: torch.Tensor, weights: torch.Tensor, index: int | None = None
+    ) -> torch.Tensor:
+        if index is not None:
+            return weights[index] * self.candidates[index](x)
+        total = weights[0] * self.candidates[0](x)
+        for weight, block in zip(weights[1:], self.candidates[1:]):
+            total = total + weight * block(x)
+        return total
+
+
+class SuperNet(nn.Module):
+    """Stem -> one :class:`MixedLayer` per searchable layer -> head, plus ``theta`` [L, K].
+
+    ``theta`` starts at zero (uniform ``P_theta``); the paper does not give its initial value.
+    Weights are initialised as :func:`hwnas.arch.build.build_model` does.
+    """
+
+    def __init__(self, space: LayerwiseSpace) -> None:
+        super().__init__()
+        self.space = space
+        # to_arch validates every candidate at every layer (e.g. group divisibility).
+        per_candidate = [
+            space.to_arch([candidate] * space.num_layers)
+            for candidate in range(space.num_candidates)
+        ]
+        shapes = walk(per_candidate[0])
+        self.stem = build_layer(shapes[0])
+        self.layers = nn.ModuleList(
+            MixedLayer(shape.in_channels, [arch.blocks[layer] for arch in per_candidate])
+            for layer, shape in enumerate(shapes[1:-1])
+        )
+        self.head = build_layer(shapes[-1])
+        self.theta = nn.Parameter(torch.zeros(space.num_layers, space.num_candidates))
+        _initialise_like_build_model(self)
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter but ``theta`` (trained by SGD on the weight split)."""
+        return [param for name, param in self.named_parameters() if name != "theta"]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        indices: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """``weights`` [L, K] mixes the candidates; with ``indices`` only those blocks run."""
+        x = self.stem(x)
+        for layer, mixed in enumerate(self.layers):
+            index = None if indices is None else int(indices[layer])
+            x = mixed(x, weights[layer], index)
+        return self.head(x)
+
+    def run(self, x: torch.Tensor, sample: GumbelSample, mode: str) -> torch.Tensor:
+        """Forward one Gumbel draw in ``mode`` ("soft" or "sampled", module docstring)."""
+        return self(x, *path_weights(sample, mode))
+
+    def probabilities(self) -> torch.Tensor:
+        """``P_theta`` [L, K] = softmax(theta) per layer, detached."""
+        return torch.softmax(self.theta.detach(), dim=-1)
+
+    def argmax_choices(self) -> tuple[int, ...]:
+        return tuple(int(index) for index in self.theta.detach().argmax(dim=-1))
+
+    def child_state_dict(self, choices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The weights of path ``choices`` under the key names of :class:`Network`."""
+        choices = self.space.choices_of(self.space.to_arch(choices))
+        state = {}
+        for key, value in self.state_dict().items():
+            if key == "theta":
+                continue
+            if key.startswith("layers."):
+                _, layer, _, candidate, rest = key.split(".", 4)
+                if choices[int(layer)] != int(candidate):
+                    continue
+                key = f"blocks.{layer}.{rest}"
+            state[key] = value
+        return state
+
+    def extract_child(self, choices: Sequence[int]) -> Network:
+        """``build_model(space.to_arch(choices))`` carrying this supernet's weights of the path."""
+        child = build_model(self.space.to_arch(choices))
+        child.load_state_dict(self.child_state_dict(choices), strict=True)
+        return child
+
+
+def _initialise_like_build_model(model: nn.Module) -> None:
+    # Same rules as hwnas.arch.build.build_model, so a supernet path starts like a child.
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,210 @@
+"""Latency tables: prediction math, JSON round trip, malformed files, refusals, calibration."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwnas.arch.zoo import get_model_spec
+from hwnas.cost.base import CostModel
+from hwnas.cost.calibration import Calibration, fit_calibration
+from hwnas.cost.engines import OrtEngine, TimingSettings, TimingStats, TorchEngine
+from hwnas.cost.lut import LatencyTable, LutEntry, LutError, space_metadata
+from hwnas.cost.lutbuild import calibration_archs, open_table, pending_measurements
+from hwnas.cost.opkey import op_keys, space_keys
+from hwnas.cost.validate import fidelity_metrics, validate_lut, validation_archs
+from hwnas.errors import HwnasError
+from hwnas.spaces import get_space
+
+SPACE = get_space("fbnet-cifar")
+TIMING = TimingSettings(warmup=1, repeats=3, rounds=2)
+
+
+def synthetic_table(calibration: Calibration | None = None, rounds: int = 2) -> LatencyTable:
+    """Entries with made-up latencies (0.01 ms * (index + 1)): tests of the math, not timings."""
+    entries = {}
+    for index, key in enumerate(space_keys(SPACE)):
+        value = 0.01 * (index + 1)
+        entries[key] = LutEntry(key, [TimingStats(value * (1 + 0.1 * r), value, 2 * value, 3)
+                                      for r in range(rounds)])
+    return LatencyTable(space=space_metadata(SPACE), engine=OrtEngine().metadata(),
+                        timing=TIMING, entries=entries, calibration=calibration)
+
+
+def calibration(scale: float, offset: float) -> Calibration:
+    return Calibration("affine", scale, offset, {}, [], "test", {})
+
+
+def test_entry_latency_is_median_of_round_medians():
+    entry = LutEntry(space_keys(SPACE)[0], [TimingStats(m, 0, 9, 2) for m in (3.0, 1.0, 2.0)])
+    assert entry.latency_ms == 2.0
+
+
+def test_predict_is_sum_of_entries_times_scale_plus_overhead():
+    table = synthetic_table(calibration(1.25, 0.3))
+    assert isinstance(table, CostModel)
+    arch = SPACE.sample(np.random.default_rng(1))
+    total = sum(table.entries[key].latency_ms for key in op_keys(arch))
+    assert table.raw_sum(arch) == pytest.approx(total)
+    assert table.cost(arch) == pytest.approx(1.25 * total + 0.3)
+    assert synthetic_table().cost(arch) == pytest.approx(total)  # uncalibrated: FBNet's Eq. 5
+
+
+def test_layer_cost_matrix_is_exact():
+    table = synthetic_table(calibration(1.1, 0.5))
+    matrix = table.layer_cost_matrix(SPACE)
+    assert matrix.matrix.shape == (SPACE.num_layers, SPACE.num_candidates)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        choices = SPACE.sample_choices(rng)
+        assert matrix.total(choices) == pytest.approx(table.cost(SPACE.to_arch(choices)))
+
+
+def test_json_round_trip(tmp_path):
+    table = synthetic_table(fit_calibration([1.0, 2.0, 3.0, 4.0], [1.3, 2.3, 3.4, 4.3],
+                                            ["a", "b", "c", "d"], {"networks": 4}))
+    path = tmp_path / "lut.json"
+    table.save(path)
+    again = LatencyTable.load(path)
+    assert again.entries.keys() == table.entries.keys()
+    assert all(again.entries[k].rounds == table.entries[k].rounds for k in table.entries)
+    assert again.calibration == table.calibration and again.timing == table.timing
+    arch = SPACE.sample(np.random.default_rng(3))
+    assert again.cost(arch) == pytest.approx(table.cost(arch))
+    assert json.loads(path.read_text())["format"] == "hwnas-latency-lut"
+
+
+def corrupt(data: dict, change: str) -> object:
+    if change == "format":
+        data["format"] = "pickle"
+    elif change == "version":
+        data["version"] = 99
+    elif change == "space":
+        del data["space"]["resolution"]
+    elif change == "engine":
+        del data["engine"]["cpu"]
+    elif change == "entries":
+        data["entries"] = {"a": 1}
+    elif change == "stats":
+        data["entries"][0]["rounds"][0]["median_ms"] = "slow"
+    elif change == "key":
+        data["entries"][0]["key"]["params"]["stride"] = 7
+    elif change == "duplicate":
+        data["entries"].append(data["entries"][0])
+    elif change == "calibration":
+        data["calibration"] = {"method": "magic"}
+    elif change == "timing":
+        data["timing"]["repeats"] = 0
+    elif change == "list":
+        return [data]
+    return data
+
+
+@pytest.mark.parametrize("change", ["format", "version", "space", "engine", "entries", "stats",
+                                    "key", "duplicate", "calibration", "timing", "list"])
+def test_malformed_files_give_one_clear_error(tmp_path, change):
+    data = synthetic_table().to_dict()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(corrupt(data, change)))
+    with pytest.raises(LutError, match=str(path).replace("\\", "\\\\")):
+        LatencyTable.load(path)
+
+
+def test_not_json_and_missing_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"format": "hwnas-latency-lut", ')
+    with pytest.raises(HwnasError, match="not valid JSON"):
+        LatencyTable.load(path)
+    with pytest.raises(HwnasError, match="not found"):
+        LatencyTable.load(tmp_path / "none.json")
+
+
+def test_refuses_other_space_and_resolution():
+    table = synthetic_table()
+    imagenet_arch = get_space("fbnet-imagenet").sample(np.random.default_rng(0))
+    with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*224 px"):
+        table.cost(imagenet_arch)
+    with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*fbnet-imagenet at 224 px"):
+        table.layer_cost_matrix(get_space("fbnet-imagenet"))
+    cifar100_arch = get_space("fbnet-cifar100").sample(np.random.default_rng(0))
+    with pytest.raises(LutError, match=r"fbnet-cifar .*head.*fbnet-cifar100"):
+        table.cost(cifar100_arch)
+    with pytest.raises(LutError, match="fbnet-cifar at 32 px.*224 px"):
+        table.cost(get_model_spec("fbnet_c"))
+
+
+def test_missing_key_is_refused():
+    table = synthetic_table()
+    arch = SPACE.sample(np.random.default_rng(4))
+    del table.entries[op_keys(arch)[5]]
+    with pytest.raises(LutError, match=r"no entry for blocks\.4"):
+        table.cost(arch)
+
+
+def test_resume_refuses_other_engine_timing_or_space(tmp_path):
+    path = tmp_path / "lut.json"
+    synthetic_table().save(path)
+    assert len(open_table(path, SPACE, OrtEngine(), TIMING).entries) == 110
+    with pytest.raises(HwnasError, match=r"onnxruntime.*torch"):
+        open_table(path, SPACE, TorchEngine(), TIMING)
+    with pytest.raises(HwnasError, match="threads"):
+        open_table(path, SPACE, OrtEngine(threads=2), TIMING)
+    with pytest.raises(LutError, match="timing"):
+        open_table(path, SPACE, OrtEngine(), TimingSettings(warmup=1, repeats=4, rounds=2))
+    with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*fbnet-imagenet"):
+        open_table(path, get_space("fbnet-imagenet"), OrtEngine(), TIMING)
+
+
+def test_validation_refuses_another_machine_engine():
+    table = synthetic_table()
+    table.engine["cpu"] = "Imaginary CPU 9000"
+    with pytest.raises(HwnasError, match=r"cpu.*Imaginary CPU 9000"):
+        validate_lut(table, n=2)
+
+
+def test_pending_measurements_resume_exactly_what_is_missing():
+    table = synthetic_table(rounds=2)
+    keys = space_keys(SPACE)
+    assert pending_measurements(table, keys) == []
+    table.entries[keys[0]].rounds.pop()
+    del table.entries[keys[1]]
+    assert pending_measurements(table, keys) == [(0, keys[1]), (1, keys[0]), (1, keys[1])]
+    assert not table.is_complete(SPACE)
+
+
+def test_calibration_recovers_known_corrections():
+    sums = np.linspace(2.0, 8.0, 10)
+    affine = fit_calibration(sums, 1.3 * sums + 0.4, [str(i) for i in range(10)], {})
+    assert affine.method == "affine"
+    assert (affine.scale, affine.offset_ms) == pytest.approx((1.3, 0.4))
+    scale = fit_calibration(sums, 1.3 * sums * (1 + 0.01 * np.sin(sums)), list("abcdefghij"), {})
+    assert scale.method == "scale" and scale.scale == pytest.approx(1.3, rel=0.02)
+    offset = fit_calibration(sums, sums - 0.05 + 0.001 * np.cos(7 * sums), list("abcdefghij"), {})
+    assert offset.method == "offset" and offset.offset_ms == pytest.approx(-0.05, abs=0.002)
+    assert set(offset.fits) == {"offset", "scale", "affine"}
+    assert Calibration.from_dict(json.loads(json.dumps(offset.to_dict()))) == offset
+
+
+def test_calibration_and_validation_networks_are_disjoint():
+    table = synthetic_table()
+    archs = calibration_archs(table, SPACE, 8, np.random.default_rng(1))
+    sums = [table.raw_sum(arch) for arch in archs]
+    assert len(archs) == 8 and sums == sorted(sums)
+    table.calibration = Calibration("offset", 1.0, 0.0, {}, [{"arch": a.to_string()}
+                                                               for a in archs], "", {})
+    validation = validation_archs(table, SPACE, 20, seed=0)
+    assert len({a.to_string() for a in validation}) == 20
+    assert not {a.to_string() for a in validation} & {a.to_string() for a in archs}
+
+
+def test_fidelity_metrics_math():
+    measured = np.array([1.0, 2.0, 3.0, 4.0])
+    predicted = np.array([1.04, 2.3, 2.85, 4.0])  # errors 4 %, 15 %, -5 %, 0 %
+    metrics = fidelity_metrics(predicted, measured)
+    assert metrics["mape"] == pytest.approx(100 * (0.04 + 0.15 + 0.05 + 0) / 4)
+    assert metrics["within_5pct"] == 75.0 and metrics["within_10pct"] == 75.0
+    assert metrics["spearman"] == pytest.approx(1.0) and metrics["kendall"] == pytest.approx(1.0)
+    with pytest.raises(HwnasError):
+        fidelity_metrics([1.0], [1.0, 2.0])
