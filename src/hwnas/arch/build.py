@@ -107,9 +107,11 @@ def build_layer(layer: LayerShape) -> nn.Module:
     return build_block(layer.in_channels, layer.spec)
 
 
-def build_model(arch: ArchSpec) -> Network:
-    """Build ``arch`` into a randomly initialised :class:`Network` (He init for convs)."""
-    model = Network(arch)
+def initialise_weights(model: nn.Module) -> None:
+    """He (fan-out) init for convs, N(0, 0.01) for the classifier, and BN scale 1 / shift 0,
+    except the last BN of every residual block, whose scale starts at 0 so that each block
+    starts as the identity (Goyal et al. 2017, "zero-gamma"). Without it a 22-block FBNet trained
+    here at lr 0.1 saw its loss jump from 2.3 to 8-16 within a few steps."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -119,4 +121,13 @@ def build_model(arch: ArchSpec) -> Network:
         elif isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, 0, 0.01)
             nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if getattr(module, "has_residual", False):
+            nn.init.zeros_(module.project[1].weight)
+
+
+def build_model(arch: ArchSpec) -> Network:
+    """Build ``arch`` into a randomly initialised :class:`Network` (see :func:`initialise_weights`)."""
+    model = Network(arch)
+    initialise_weights(model)
     return model

@@ -95,6 +95,36 @@ def mobilenet_v2(
     59 M MACs, the TF-slim release's figures. Differences from the paper's graph: none; dropout
     0.2 before the classifier follows the torchvision and TF-slim releases.
     """
+    return _mobilenet_v2(width_multiplier, resolution, num_classes, dropout, 2, CHAMNET_STRIDES)
+
+
+#: Stem and group strides of the CIFAR setting: those of the FBNet CIFAR space (HW-NAS-Bench),
+#: so 32 px inputs end at 4x4 like the searched networks.
+CIFAR_STEM_STRIDE = 1
+CIFAR_GROUP_STRIDES = (1, 1, 2, 2, 1, 2, 1)
+
+
+def mobilenet_v2_cifar(
+    *, width_multiplier: float = 1.0, num_classes: int = 10, dropout: float = 0.2
+) -> ArchSpec:
+    """MobileNetV2 for 32 px CIFAR inputs: the network of :func:`mobilenet_v2` with stem
+    stride 1 and group strides 1/1/2/2/1/2/1 (the FBNet CIFAR setting of HW-NAS-Bench), the usual
+    CIFAR adaptation (an ImageNet-strided network would shrink 32 px to 1x1). Differences from the
+    paper: only those strides; the baseline that searched CIFAR networks are compared with.
+    """
+    return _mobilenet_v2(
+        width_multiplier, 32, num_classes, dropout, CIFAR_STEM_STRIDE, CIFAR_GROUP_STRIDES
+    )
+
+
+def _mobilenet_v2(
+    width_multiplier: float,
+    resolution: int,
+    num_classes: int,
+    dropout: float,
+    stem_stride: int,
+    group_strides: tuple[int, ...],
+) -> ArchSpec:
     if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or not (
         math.isfinite(width_multiplier) and width_multiplier > 0
     ):
@@ -106,10 +136,10 @@ def mobilenet_v2(
     return ArchSpec(
         resolution=resolution,
         stem=StemSpec(
-            out_channels=make_divisible(32 * width_multiplier), stride=2, kernel_size=3,
+            out_channels=make_divisible(32 * width_multiplier), stride=stem_stride, kernel_size=3,
             activation="relu6",
         ),
-        blocks=_inverted_residual_blocks(groups, CHAMNET_STRIDES),
+        blocks=_inverted_residual_blocks(groups, group_strides),
         head=HeadSpec(
             out_channels=make_divisible(1280 * max(1.0, width_multiplier)),
             num_classes=num_classes, activation="relu6", dropout=_check_dropout(dropout),
@@ -374,7 +404,7 @@ for _function in (fbnet_a, fbnet_b, fbnet_c, fbnet_b1, fbnet_c1):
 MODEL_FUNCTIONS: dict[str, Callable[..., ArchSpec]] = {
     function.__name__: function
     for function in (
-        mobilenet_v2, fbnet_a, fbnet_b, fbnet_c, fbnet_b1, fbnet_c1,
+        mobilenet_v2, mobilenet_v2_cifar, fbnet_a, fbnet_b, fbnet_c, fbnet_b1, fbnet_c1,
         chamnet_a, chamnet_b, chamnet_c, chamnet_d, chamnet_e, chamnet_f,
     )
 }

@@ -1,8 +1,7 @@
 """The ``hwnas`` command line: the root app, its error handling and the command groups.
 
 Each command group is its own module exposing ``app = typer.Typer(...)``; :data:`COMMAND_GROUPS`
-lists them. A group whose module does not exist yet is skipped, so groups plug in as they are
-written. Command modules import torch inside their commands, not at the top, so that
+lists them. Command modules import torch inside their commands, not at the top, so that
 ``hwnas --help`` starts fast.
 
 Errors: a :class:`~hwnas.errors.HwnasError` (bad architecture, LUT, option value, ...) or a
@@ -13,7 +12,6 @@ status 2, without a traceback; usage errors keep typer's own message and exit st
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import Any
 
@@ -23,10 +21,11 @@ from typer.core import TyperGroup
 from hwnas.errors import HwnasError
 
 #: (command name, module) of every command group, in the order ``hwnas --help`` lists them.
-COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
+#: A name of ``None`` adds the module's commands at the top level (``hwnas train``, ``hwnas eval``).
+COMMAND_GROUPS: tuple[tuple[str | None, str], ...] = (
     ("arch", "hwnas.cli.arch"),
     ("lut", "hwnas.cli.lut"),
-    ("train", "hwnas.cli.train"),
+    (None, "hwnas.cli.train"),
     ("search", "hwnas.cli.search"),
 )
 
@@ -35,9 +34,6 @@ USER_ERROR_STATUS = 2
 
 #: OS errors that come from a path the user gave (an --out folder, an input file).
 USER_PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-
-logger = logging.getLogger(__name__)
-
 
 def error_message(error: BaseException) -> str:
     """The one-line message printed for a user error."""
@@ -74,26 +70,15 @@ app = typer.Typer(
 
 
 def register_groups(
-    root: typer.Typer, groups: tuple[tuple[str, str], ...] = COMMAND_GROUPS
-) -> list[str]:
-    """Add each (name, module) group whose module imports to ``root``; return the names added.
-
-    A module that does not exist is skipped silently (not written yet). One that exists but
-    fails to import (ImportError only: a missing dependency, an import of an unwritten module)
-    is skipped with a logged warning, so the other commands keep working; any other exception
-    propagates, since it is a bug to see.
-    """
-    added = []
+    root: typer.Typer, groups: tuple[tuple[str | None, str], ...] = COMMAND_GROUPS
+) -> None:
+    """Add each (name, module) command group to ``root``."""
     for name, module_name in groups:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            if not (isinstance(error, ModuleNotFoundError) and error.name == module_name):
-                logger.warning("command group %r unavailable: %s", name, error)
-            continue
-        root.add_typer(module.app, name=name)
-        added.append(name)
-    return added
+        module = importlib.import_module(module_name)
+        if name is None:
+            root.add_typer(module.app)
+        else:
+            root.add_typer(module.app, name=name)
 
 
 def _register_demo() -> None:

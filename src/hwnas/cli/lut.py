@@ -8,7 +8,6 @@ Library code lives in :mod:`hwnas.cost.lut`, :mod:`hwnas.cost.lutbuild` and
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -97,16 +96,10 @@ def predict(
     """Predicted end-to-end latency of ARCH: scale * (sum of LUT entries) + offset."""
     from hwnas.arch.build import walk
     from hwnas.arch.load import load_arch
-    from hwnas.arch.spec import ArchSpec
     from hwnas.cost.lut import LatencyTable
 
     table = LatencyTable.load(lut)
-    if ":" in arch and not os.path.exists(arch):
-        # A compact string: parsed directly, since load_arch's file check raises
-        # "File name too long" on strings of full-size networks (over 255 bytes).
-        spec = ArchSpec.from_string(arch)
-    else:
-        spec = load_arch(arch)
+    spec = load_arch(arch)
     latencies = table.layer_latencies(spec)
     result = {"predicted_ms": table.cost(spec), "lut_sum_ms": float(sum(latencies)),
               "scale": table.scale, "offset_ms": table.offset_ms,

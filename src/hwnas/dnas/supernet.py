@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from hwnas.arch.blocks import build_block
-from hwnas.arch.build import Network, build_layer, build_model, walk
+from hwnas.arch.build import Network, build_layer, build_model, initialise_weights, walk
 from hwnas.arch.spec import Block
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
@@ -114,7 +114,7 @@ class SuperNet(nn.Module):
         )
         self.head = build_layer(shapes[-1])
         self.theta = nn.Parameter(torch.zeros(space.num_layers, space.num_candidates))
-        _initialise_like_build_model(self)
+        initialise_weights(self)
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Every parameter but ``theta`` (trained by SGD on the weight split)."""
@@ -164,16 +164,3 @@ class SuperNet(nn.Module):
         child = build_model(self.space.to_arch(choices))
         child.load_state_dict(self.child_state_dict(choices), strict=True)
         return child
-
-
-def _initialise_like_build_model(model: nn.Module) -> None:
-    # Same rules as hwnas.arch.build.build_model, so a supernet path starts like a child.
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
-            nn.init.zeros_(module.bias)

@@ -102,6 +102,14 @@ class LayerwiseSpace:
             resolution=self.resolution, stem=self.stem, blocks=blocks, head=self.head
         )
 
+    def uniform_arch(self, candidate: str) -> ArchSpec:
+        """The architecture with ``candidate`` (e.g. "k3_e3") at every searchable layer."""
+        if candidate not in self.candidates:
+            raise SpecError(
+                f"unknown candidate {candidate!r} (known: {', '.join(self.candidates)})"
+            )
+        return self.to_arch([self.candidates.index(candidate)] * self.num_layers)
+
     def choices_of(self, arch: ArchSpec) -> tuple[int, ...]:
         """Inverse of :meth:`to_arch`; raises :class:`SpecError` if ``arch`` is not in the space."""
         if arch.resolution != self.resolution or arch.stem != self.stem or arch.head != self.head:

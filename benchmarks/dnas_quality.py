@@ -1,0 +1,119 @@
+"""Does the network FBNet finds for this CPU beat MobileNetV2 here? (FBNet, Wu et al. 2019:
+MobileNetV2's accuracy at 1.5x lower latency on the Samsung S8.)
+
+The network searched with this CPU's ONNX Runtime LUT (the "local" search of ``dnas_devices``,
+shared through the work folder) and MobileNetV2 (CIFAR strides) at several width multipliers are
+trained with one identical short recipe on CIFAR-10 and timed end to end with ONNX Runtime (1
+thread, batch 1). Writes ``benchmarks/results/dnas_quality.json``::
+
+    {"searched": [{"arch", "latency_ms", "top1"}], "mobilenet_v2": [{"width", "latency_ms",
+     "top1"}], "comparison": {...}}
+
+and ``dnas_quality.png`` (accuracy against latency). Target: MobileNetV2's accuracy at >= 1.3x
+lower latency, or >= 1 point higher accuracy at equal latency. Run::
+
+    python -m benchmarks.dnas_quality                 # about 25 min on 2 cores, resumable
+    python -m benchmarks.dnas_quality --skip-latency  # compute only
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import dnas_common as common
+from hwnas.arch.spec import ArchSpec
+from hwnas.arch.zoo import mobilenet_v2_cifar
+from hwnas.io import atomic_write_json
+
+WIDTHS = (0.35, 0.5, 0.75, 1.0)
+
+
+def interpolate_baseline(baseline: list[dict[str, Any]], latency_ms: float,
+                         top1: float) -> dict[str, Any]:
+    """MobileNetV2's accuracy at the searched latency and its latency at the searched accuracy,
+    by linear interpolation along the width family (sorted by latency; None outside it)."""
+    ordered = sorted(baseline, key=lambda row: row["latency_ms"])
+    latencies = np.array([row["latency_ms"] for row in ordered])
+    accuracies = np.array([row["top1"] for row in ordered])
+    inside = latencies[0] <= latency_ms <= latencies[-1]
+    accuracy_at_latency = float(np.interp(latency_ms, latencies, accuracies)) if inside else None
+    best_so_far = np.maximum.accumulate(accuracies)
+    reaching = np.flatnonzero(best_so_far >= top1)
+    latency_at_accuracy = float(latencies[reaching[0]]) if len(reaching) else None
+    return {
+        "mobilenet_v2_top1_at_searched_latency": accuracy_at_latency,
+        "accuracy_gain_points": None if accuracy_at_latency is None
+        else top1 - accuracy_at_latency,
+        "mobilenet_v2_latency_reaching_searched_top1": latency_at_accuracy,
+        "speedup_at_equal_accuracy": None if latency_at_accuracy is None
+        else latency_at_accuracy / latency_ms,
+    }
+
+
+def plot(searched: dict[str, Any], baseline: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5.5, 4))
+    axes.plot([row["latency_ms"] for row in baseline], [row["top1"] for row in baseline], "o-",
+              label="MobileNetV2 (CIFAR strides), widths " + "/".join(str(w) for w in WIDTHS))
+    axes.scatter([searched["latency_ms"]], [searched["top1"]], marker="*", s=160, color="C3",
+                 label="FBNet DNAS for this CPU (ORT LUT)", zorder=3)
+    axes.set_xlabel("latency, ms (ONNX Runtime, 1 thread, batch 1, this CPU)")
+    axes.set_ylabel("CIFAR-10 top-1, % (identical short recipe)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    budget = common.Budget.quick() if args.quick else common.Budget()
+    work = common.WORK.with_name(common.WORK.name + ("_quick" if args.quick else ""))
+    started = time.perf_counter()
+    data = common.load_data()
+    archs: dict[str, ArchSpec] = {f"mobilenet_v2_cifar-{w}": mobilenet_v2_cifar(width_multiplier=w)
+                                  for w in WIDTHS}
+    accuracy = {name: common.train_network(name, arch, data, budget, work)["final_top1"]
+                for name, arch in archs.items()}
+    table = common.local_lut(work)
+    result = common.search("local", table, data, budget, work)
+    archs["searched-local"] = ArchSpec.from_string(result.argmax.arch)
+    accuracy["searched-local"] = common.train_network("searched-local", archs["searched-local"],
+                                                      data, budget, work)["final_top1"]
+    output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
+                              "accuracy": accuracy}
+    if not args.skip_latency:
+        latency = common.measured_latency(archs, work, "latency-dnas-quality.json")
+        searched = {"arch": archs["searched-local"].to_string(),
+                    "latency_ms": latency["ms"]["searched-local"],
+                    "predicted_ms": table.cost(archs["searched-local"]),
+                    "top1": accuracy["searched-local"]}
+        baseline = [{"width": w, "latency_ms": latency["ms"][f"mobilenet_v2_cifar-{w}"],
+                     "top1": accuracy[f"mobilenet_v2_cifar-{w}"]} for w in WIDTHS]
+        output.update(searched=[searched], mobilenet_v2=baseline, engine=latency["engine"],
+                      comparison=interpolate_baseline(baseline, searched["latency_ms"],
+                                                      searched["top1"]))
+        plot(searched, baseline, args.out / "dnas_quality.png")
+    output["wall_s"] = time.perf_counter() - started
+    name = "dnas_quality_quick.json" if args.quick else "dnas_quality.json"
+    atomic_write_json(args.out / name, output)
+    print(f"wrote {args.out / name}")
+    return output
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""``hwnas search dnas``: the FBNet differentiable search on CIFAR-10 for one cost model.
+
+Translates options into :func:`hwnas.dnas.run_dnas` and draws a progress bar; the search itself,
+its run directory and resume live in :mod:`hwnas.dnas`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+class DnasProgressBar:
+    """One rich bar per (epoch, phase); ``__call__`` receives :class:`SearchProgress`. Without
+    ``steps_per_phase`` the bars have no total (the caller may not know the batch counts)."""
+
+    def __init__(self, bar: Progress, steps_per_phase: dict[str, int] | None = None) -> None:
+        self.bar = bar
+        self.steps_per_phase = steps_per_phase
+        self.task: Any = None
+        self.current: tuple[int, str] | None = None
+
+    def __call__(self, progress: Any) -> None:
+        key = (progress.epoch, progress.phase)
+        if key != self.current:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.current = key
+            self.task = self.bar.add_task(
+                f"epoch {progress.epoch + 1}/{progress.epochs} {progress.phase}",
+                total=(self.steps_per_phase or {}).get(progress.phase), loss=float("nan"),
+            )
+        self.bar.update(self.task, completed=progress.step, loss=progress.loss)
+
+
+def run_search_with_progress(space: Any, cost_model: Any, weights: Any, theta: Any,
+                             **options: Any) -> Any:
+    """:func:`run_dnas` with a rich progress bar on stderr."""
+    from hwnas.dnas import run_dnas
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        progress = DnasProgressBar(bar, {"weights": len(weights), "theta": len(theta)})
+        return run_dnas(space, cost_model, weights, theta, progress=progress, **options)
+
+
+def print_result(result: Any, run_dir: Path) -> None:
+    table = Table(title=f"derived architectures ({result.cost_name}, {result.cost_unit})")
+    for column in ("rank", "predicted", "log P", "drawn", "architecture"):
+        table.add_column(column)
+    rows = [("argmax", result.argmax)] + [(str(i + 1), d) for i, d in enumerate(result.samples)]
+    for rank, derived in rows:
+        table.add_row(rank, f"{derived.cost:.3f}", f"{derived.log_probability:.2f}",
+                      str(derived.count), derived.arch)
+    console.print(table)
+    console.print(f"expected cost under P_theta: {result.expected_cost:.3f} {result.cost_unit}"
+                  f" -> {run_dir}")
+
+
+def dnas_command(
+    cost: Annotated[str, typer.Option(
+        "--cost", help="LUT file (hwnas lut build), a device table (raspi4, pixel3, eyeriss, "
+        "fpga) or flops.")],
+    space: Annotated[str, typer.Option("--space", help="Layer-wise space.")] = "fbnet-cifar",
+    epochs: Annotated[int, typer.Option(min=1, help="Search epochs.")] = 8,
+    warmup_epochs: Annotated[int, typer.Option(
+        min=0, help="Epochs of weight training before theta updates start.")] = 2,
+    subset_per_class: Annotated[Optional[int], typer.Option(
+        min=2, help="Class-balanced CIFAR-10 subset per class, split 80/20 (default all).")] = 250,
+    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    mode: Annotated[str, typer.Option(help="sampled (one path per step) or soft (all).")] =
+        "sampled",
+    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.05,
+    theta_lr: Annotated[float, typer.Option(help="Adam learning rate of theta.")] = 0.01,
+    alpha: Annotated[float, typer.Option(help="FBNet loss alpha.")] = 0.2,
+    beta: Annotated[float, typer.Option(help="FBNet loss beta.")] = 0.6,
+    target_latency: Annotated[Optional[float], typer.Option(
+        "--target-latency", help="Hard budget form of the loss, in the cost's unit.")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Architectures drawn from P_theta.")] = 10,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run directory's checkpoint.")] =
+        False,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir")] = None,
+    cifar: Annotated[Optional[Path], typer.Option(
+        "--cifar", help="Official CIFAR-10 distribution folder instead of the data folder's.")]
+        = None,
+) -> None:
+    """FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost."""
+    import torch
+
+    from hwnas.cli.search import resolve_cost, resolve_space
+    from hwnas.cli.train import _load_data
+    from hwnas.dnas.data import search_batches
+
+    torch.set_num_threads(threads)
+    search_space = resolve_space(space)
+    cost_model = resolve_cost(cost, search_space, None, data_dir)
+    data = _load_data(cifar, data_dir)
+    weights, theta = search_batches(data, per_class=subset_per_class, batch_size=batch_size,
+                                    seed=seed)
+    run_dir = out or Path("runs") / f"dnas-{space}-{Path(cost).stem}-seed{seed}"
+    console.print(f"searching {space} for {cost_model.name} ({cost_model.unit}): "
+                  f"{weights.num_images} weight / {theta.num_images} theta images -> {run_dir}")
+    result = run_search_with_progress(
+        search_space, cost_model, weights, theta, epochs=epochs, warmup_epochs=warmup_epochs,
+        weight_lr=weight_lr, theta_lr=theta_lr, alpha=alpha, beta=beta,
+        target_latency=target_latency, mode=mode, seed=seed, run_dir=run_dir, resume=resume,
+        num_samples=samples, checkpoint_every=max(1, len(weights) // 2),
+    )
+    print_result(result, run_dir)
