@@ -8,6 +8,7 @@ timed later on a quiet machine (timings are wrecked by any other process).
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from dataclasses import asdict, dataclass
@@ -39,11 +40,11 @@ WORK = Path("benchmarks/results/dnas_work")
 class Budget:
     """One identical budget for every search and every training of a benchmark."""
 
-    search_per_class: int = 250  # 2,500 images: 2,000 weights / 500 theta
-    search_epochs: int = 8
-    warmup_epochs: int = 2
-    train_per_class: int = 250
-    test_per_class: int = 200
+    search_per_class: int = 200  # 2,000 images: 1,600 weights / 400 theta
+    search_epochs: int = 10
+    warmup_epochs: int = 4  # weights only: the random-path supernet learns slowly on a CPU
+    train_per_class: int = 200
+    test_per_class: int = 100
     train_epochs: int = 8
     batch_size: int = 64
     threads: int = 1
@@ -60,6 +61,19 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parse_arguments(description: str, argv: list[str] | None) -> tuple[Any, Budget, Path]:
+    """The options every DNAS benchmark takes; returns (arguments, budget, work folder)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny budget: a smoke run")
+    parser.add_argument("--skip-latency", action="store_true",
+                        help="compute only; rerun without it on a quiet machine to time latency")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    arguments = parser.parse_args(argv)
+    budget = Budget.quick() if arguments.quick else Budget()
+    work = WORK.with_name(WORK.name + ("_quick" if arguments.quick else ""))
+    return arguments, budget, work
 
 
 def machine() -> dict[str, Any]:
@@ -96,7 +110,7 @@ def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
     print(f"search {name}: {weights.num_images} weight / {theta.num_images} theta images",
           flush=True)
     return run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.search_epochs,
-                    warmup_epochs=budget.warmup_epochs, weight_lr=0.05, seed=budget.seed,
+                    warmup_epochs=budget.warmup_epochs, weight_lr=0.025, seed=budget.seed,
                     target_latency=reference_target(cost_model, budget),
                     run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
                     checkpoint_every=max(1, len(weights) // 2))

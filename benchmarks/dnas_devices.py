@@ -12,14 +12,13 @@ short recipe. Writes ``benchmarks/results/dnas_devices.json``::
 Targets: each device's network is the fastest of the five on its own device, accuracies within
 one point of each other. Run::
 
-    python -m benchmarks.dnas_devices                 # about 35 min on 2 cores, resumable
+    python -m benchmarks.dnas_devices                 # about 30 min on 2 cores, resumable
     python -m benchmarks.dnas_devices --skip-latency  # compute only; time latency later, alone
     python -m benchmarks.dnas_devices --quick         # smoke run
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -60,13 +59,7 @@ def summary(latency: dict[str, dict[str, float]], accuracy: dict[str, float]) ->
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    budget = common.Budget.quick() if args.quick else common.Budget()
-    work = common.WORK.with_name(common.WORK.name + ("_quick" if args.quick else ""))
+    args, budget, work = common.parse_arguments(__doc__.split("\n\n")[0], argv)
     started = time.perf_counter()
     models = cost_models(work)
     data = common.load_data()

@@ -12,13 +12,12 @@ thread, batch 1). Writes ``benchmarks/results/dnas_quality.json``::
 and ``dnas_quality.png`` (accuracy against latency). Target: MobileNetV2's accuracy at >= 1.3x
 lower latency, or >= 1 point higher accuracy at equal latency. Run::
 
-    python -m benchmarks.dnas_quality                 # about 25 min on 2 cores, resumable
+    python -m benchmarks.dnas_quality                 # about 20 min on 2 cores, resumable
     python -m benchmarks.dnas_quality --skip-latency  # compute only
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -76,13 +75,7 @@ def plot(searched: dict[str, Any], baseline: list[dict[str, Any]], path: Path) -
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    budget = common.Budget.quick() if args.quick else common.Budget()
-    work = common.WORK.with_name(common.WORK.name + ("_quick" if args.quick else ""))
+    args, budget, work = common.parse_arguments(__doc__.split("\n\n")[0], argv)
     started = time.perf_counter()
     data = common.load_data()
     archs: dict[str, ArchSpec] = {f"mobilenet_v2_cifar-{w}": mobilenet_v2_cifar(width_multiplier=w)

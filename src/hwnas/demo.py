@@ -28,7 +28,7 @@ import torch
 
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
-from hwnas.cost.engines import make_engine
+from hwnas.cost.engines import TimingSettings, make_engine
 from hwnas.cost.lut import LatencyTable
 from hwnas.cost.lutbuild import NETWORK_TIMING, build_lut, measure_networks
 from hwnas.data.cifar import CifarArrays
@@ -41,6 +41,7 @@ from hwnas.train.recipe import TrainRecipe
 logger = logging.getLogger(__name__)
 
 SPACE = "fbnet-cifar"
+QUICK_TIMING = TimingSettings(warmup=2, repeats=5, rounds=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class DemoSettings:
     #: candidate at every layer; the loss is CE * 0.2 * max(1, LAT / T) ** 0.6
     reference_candidate: str = "k3_e3"
     compute_threads: int = 2  # training and search; latency is always timed with 1 thread
+    quick_timing: bool = False  # smoke runs: few timed calls per key, 4 calibration networks
     seed: int = 0
     data_dir: Path | None = None
 
@@ -79,6 +81,10 @@ class DemoHooks:
 def build_table(settings: DemoSettings, hooks: DemoHooks) -> LatencyTable:
     hooks.step("1/5 latency table: ONNX Runtime, 1 thread, every layer of the fbnet-cifar space")
     engine = make_engine("ort", threads=1)
+    if settings.quick_timing:
+        return build_lut(SPACE, engine, settings.out / "lut.json", timing=QUICK_TIMING,
+                         calibration_networks=4, network_timing=QUICK_TIMING,
+                         on_progress=hooks.lut_progress)
     return build_lut(SPACE, engine, settings.out / "lut.json", on_progress=hooks.lut_progress)
 
 
@@ -100,7 +106,7 @@ def search(settings: DemoSettings, table: LatencyTable, data: CifarArrays,
     torch.set_num_threads(settings.compute_threads)
     return run_dnas(
         space, table, weights, theta, epochs=settings.search_epochs, target_latency=target,
-        warmup_epochs=settings.warmup_epochs, weight_lr=0.05, seed=settings.seed,
+        warmup_epochs=settings.warmup_epochs, weight_lr=0.025, seed=settings.seed,
         run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
         checkpoint_every=max(1, len(weights) // 2), progress=hooks.search_progress,
     )
@@ -128,7 +134,8 @@ def measure(settings: DemoSettings, table: LatencyTable, networks: dict[str, Arc
     torch.set_num_threads(1)
     engine = make_engine("ort", threads=1)
     archs = list(networks.values())
-    stats = measure_networks(archs, engine, NETWORK_TIMING, on_progress=hooks.lut_progress)
+    timing = QUICK_TIMING if settings.quick_timing else NETWORK_TIMING
+    stats = measure_networks(archs, engine, timing, on_progress=hooks.lut_progress)
     rows = []
     for (name, arch), timing in zip(networks.items(), stats):
         in_space = _in_table_space(table, arch)
@@ -137,7 +144,7 @@ def measure(settings: DemoSettings, table: LatencyTable, networks: dict[str, Arc
             "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms,
             "predicted_ms": table.cost(arch) if in_space else None,
         })
-    data = {"engine": engine.metadata(), "timing": NETWORK_TIMING.to_dict(), "networks": rows}
+    data = {"engine": engine.metadata(), "timing": timing.to_dict(), "networks": rows}
     atomic_write_json(path, data)
     return data
 

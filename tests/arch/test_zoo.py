@@ -13,6 +13,7 @@ from hwnas.arch.zoo import (
     chamnet_a,
     chamnet_e,
     fbnet_a,
+    mobilenet_v2_cifar,
     fbnet_b,
     fbnet_c,
     get_model_spec,
@@ -44,11 +45,12 @@ PUBLISHED_RESOLUTIONS = {"chamnet_b": 192, "chamnet_d": 192, "chamnet_e": 160, "
 
 
 def test_model_names_cover_the_published_models():
-    assert set(MODEL_NAMES) == set(PUBLISHED_MMACS)
+    # mobilenet_v2_cifar has no published figure: it is MobileNetV2 with CIFAR strides.
+    assert set(MODEL_NAMES) == set(PUBLISHED_MMACS) | {"mobilenet_v2_cifar"}
     assert tuple(MODEL_FUNCTIONS) == MODEL_NAMES
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", sorted(PUBLISHED_MMACS))
 def test_published_macs_within_half_a_percent(name):
     arch = get_model_spec(name)
     assert isinstance(arch, ArchSpec)
@@ -174,6 +176,13 @@ def test_chamnet_first_pointwise_is_the_released_extra_conv():
     assert isinstance(released.blocks[0], FBNetBlock) and released.blocks[1:] == pure.blocks[1:]
     # The extra conv is a 32 -> 32 1x1 at 112 px.
     assert count(released).macs - count(pure).macs == 32 * 32 * 112 * 112
+
+
+def test_mobilenet_v2_cifar_differs_from_imagenet_only_by_strides():
+    cifar, imagenet = mobilenet_v2_cifar(width_multiplier=0.5), mobilenet_v2(width_multiplier=0.5)
+    assert (cifar.resolution, cifar.num_classes, cifar.stem.stride) == (32, 10, 1)
+    assert [b.out_channels for b in cifar.blocks] == [b.out_channels for b in imagenet.blocks]
+    assert sum(b.stride == 2 for b in cifar.blocks) == 3  # 32 px -> 4x4, like fbnet-cifar
 
 
 def test_chamnet_e_decodes_the_split_64_group():

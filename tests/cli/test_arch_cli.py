@@ -99,11 +99,6 @@ def test_list_and_show_tables():
     assert SMALL in shown.stdout and "ir_k5_e6_g2_c24_s2" in shown.stdout
 
 
-def test_demo_lists_the_zoo():
-    result = invoke("demo")
-    assert result.exit_code == 0 and all(name in result.stdout for name in MODEL_NAMES)
-
-
 @pytest.mark.parametrize(
     ("args", "named"),
     [

@@ -73,3 +73,16 @@ def test_wrong_class_count_is_a_user_error(tmp_path, cifar_folder):
     ])
     assert isinstance(result.exception, HwnasError)
     assert "100 classes" in str(result.exception)
+
+
+def test_an_architecture_at_another_resolution_trains_on_resized_images(tmp_path, cifar_folder):
+    """A DMasking search may derive a 24 px network: training resizes CIFAR-10 to it."""
+    run = tmp_path / "run24"
+    trained = CliRunner().invoke(app, [
+        "train", ARCH.replace("r32:", "r24:"), "--cifar", str(cifar_folder), "--epochs", "1",
+        "--subset-per-class", "2", "--test-per-class", "2", "--batch-size", "4",
+        "--out", str(run), "--threads", "1",
+    ])
+    assert trained.exit_code == 0, trained.output
+    assert "resizing CIFAR-10 images to 24x24" in trained.output
+    assert json.loads((run / "result.json").read_text())["arch"].startswith("r24:")

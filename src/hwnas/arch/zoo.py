@@ -107,10 +107,12 @@ CIFAR_GROUP_STRIDES = (1, 1, 2, 2, 1, 2, 1)
 def mobilenet_v2_cifar(
     *, width_multiplier: float = 1.0, num_classes: int = 10, dropout: float = 0.2
 ) -> ArchSpec:
-    """MobileNetV2 for 32 px CIFAR inputs: the network of :func:`mobilenet_v2` with stem
-    stride 1 and group strides 1/1/2/2/1/2/1 (the FBNet CIFAR setting of HW-NAS-Bench), the usual
-    CIFAR adaptation (an ImageNet-strided network would shrink 32 px to 1x1). Differences from the
-    paper: only those strides; the baseline that searched CIFAR networks are compared with.
+    """MobileNetV2 (Sandler et al., CVPR 2018) for 32 px CIFAR inputs: the network of
+    :func:`mobilenet_v2` with stem stride 1 and group strides 1/1/2/2/1/2/1 (the FBNet CIFAR
+    setting of HW-NAS-Bench), the usual CIFAR adaptation (ImageNet strides would shrink 32 px to
+    1x1). It is the baseline searched CIFAR networks are compared with.
+
+    Differences from the paper: only those strides (and 32 px, 10 classes).
     """
     return _mobilenet_v2(
         width_multiplier, 32, num_classes, dropout, CIFAR_STEM_STRIDE, CIFAR_GROUP_STRIDES

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True)
 
 QUICK = dict(subset_per_class=40, test_per_class=10, search_epochs=2, warmup_epochs=1,
-             train_epochs=1)
+             train_epochs=1, quick_timing=True)
 
 
 @contextmanager
@@ -51,7 +51,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Run directory (continued if it exists).")]
         = Path("runs/demo"),
     quick: Annotated[bool, typer.Option(
-        help="Tiny sizes (a smoke run of every step in about two minutes).")] = False,
+        help="Tiny sizes and timings: a smoke run of every step in about a minute.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
@@ -60,7 +60,7 @@ def demo(
     from hwnas.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=out, data_dir=data_dir, seed=seed, **(QUICK if quick else {}))
-    console.print(f"hwnas demo -> {out} (about {'2' if quick else '10'} minutes on 2 cores)")
+    console.print(f"hwnas demo -> {out} (about {'1' if quick else '10'} minutes on 2 cores)")
     with _bars() as bar:
         report = run_demo(settings, lambda: _load_data(None, data_dir), _hooks(bar))
     console.print(f"report: {report}")

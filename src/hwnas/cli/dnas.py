@@ -78,7 +78,7 @@ def dnas_command(
     batch_size: Annotated[int, typer.Option(min=2)] = 64,
     mode: Annotated[str, typer.Option(help="sampled (one path per step) or soft (all).")] =
         "sampled",
-    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.05,
+    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.025,
     theta_lr: Annotated[float, typer.Option(help="Adam learning rate of theta.")] = 0.01,
     alpha: Annotated[float, typer.Option(help="FBNet loss alpha.")] = 0.2,
     beta: Annotated[float, typer.Option(help="FBNet loss beta.")] = 0.6,

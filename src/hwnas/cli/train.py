@@ -62,11 +62,23 @@ def _check_fits_cifar(arch: ArchSpec, class_count: int) -> None:
             f"architecture has {arch.num_classes} classes but CIFAR-10 has {class_count} "
             f"(pass --num-classes {class_count})"
         )
-    if arch.resolution != 32 or arch.in_channels != 3:
+    if arch.in_channels != 3:
         raise HwnasError(
-            f"architecture takes {arch.in_channels}x{arch.resolution}x{arch.resolution} inputs but "
-            "CIFAR-10 images are 3x32x32 (pass --resolution 32)"
+            f"architecture takes {arch.in_channels}-channel inputs but CIFAR-10 images are RGB"
         )
+
+
+def _at_resolution(data: Any, resolution: int) -> Any:
+    """CIFAR-10 resized to the architecture's input (a DMasking search may pick 24 or 28 px)."""
+    if resolution == data.train_x.shape[1]:
+        return data
+    from dataclasses import replace
+
+    from hwnas.dnas.masking import resize_image_arrays
+
+    console.print(f"resizing CIFAR-10 images to {resolution}x{resolution} for this architecture")
+    return replace(data, train_x=resize_image_arrays(data.train_x, resolution),
+                   test_x=resize_image_arrays(data.test_x, resolution))
 
 
 def _default_threads(threads: int | None) -> int:
@@ -179,7 +191,7 @@ def train_command(
     )
     data = _load_data(cifar, data_dir)
     _check_fits_cifar(spec, len(data.class_names))
-    data = _select(data, subset_per_class, test_per_class, seed)
+    data = _at_resolution(_select(data, subset_per_class, test_per_class, seed), spec.resolution)
     run_dir = out if out is not None else _default_run_dir(spec, seed)
     extra = {"data_selection": {"subset_per_class": subset_per_class,
                                 "test_per_class": test_per_class, "subset_seed": seed}}
@@ -219,7 +231,7 @@ def eval_command(
     model = model_from_checkpoint(state).to(memory_format=torch.channels_last)
     data = _load_data(cifar, data_dir)
     _check_fits_cifar(model.arch, len(data.class_names))
-    data = _select(data, None, test_per_class, seed)
+    data = _at_resolution(_select(data, None, test_per_class, seed), model.arch.resolution)
     batches = BatchIterator(data.test_x, data.test_y, batch_size, train=False)
     previous = torch.get_num_threads()
     torch.set_num_threads(_default_threads(threads))

@@ -124,7 +124,8 @@ class LatencyTable(CostModel):
 
     def layer_latencies(self, arch: ArchSpec) -> list[float]:
         """LUT latency of each layer of ``arch`` in walk order (stem, blocks, head)."""
-        if arch.resolution != self.resolution:
+        # A space that searches the input resolution (DMasking) lists every one it measured.
+        if arch.resolution not in self.space.get("resolutions", (self.resolution,)):
             raise LutError(f"{self.describe()} cannot price an architecture at "
                            f"{arch.resolution} px: build a LUT for its space and resolution")
         names = ["stem"] + [f"blocks.{i}" for i in range(len(arch.blocks))] + ["head"]
@@ -256,6 +257,8 @@ def _space_of(arch: ArchSpec) -> str:
 
 def space_metadata(space: Any) -> dict[str, Any]:
     """What a table stores about its space: name, resolution, classes, layers, candidates."""
+    if hasattr(space, "lut_metadata"):  # spaces that are not layer-wise (ChamNet)
+        return space.lut_metadata()
     return {"name": space.name, "resolution": space.resolution,
             "num_classes": space.head.num_classes, "num_layers": space.num_layers,
             "candidates": list(space.candidates)}

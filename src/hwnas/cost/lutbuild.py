@@ -98,6 +98,12 @@ def calibration_archs(table: LatencyTable, space: Any, count: int, rng: np.rando
     the heaviest networks outgrow the caches a lone block enjoys). Negative/positive tilts add
     cheaper/heavier networks, for a calibration aimed at the corners a search visits.
     """
+    if not hasattr(space, "layer_shapes"):  # not layer-wise (ChamNet): uniform pool, LUT sums
+        pool_archs = list(dict.fromkeys(space.sample(rng) for _ in range(pool_per_tilt)))
+        order = np.argsort([table.raw_sum(arch) for arch in pool_archs])
+        picks = np.unique(np.linspace(0, len(pool_archs) - 1, min(count, len(pool_archs)))
+                          .round().astype(int))
+        return [pool_archs[order[index]] for index in picks]
     _, matrix = table.raw_layer_matrix(space)
     spread = matrix.std(axis=1, keepdims=True)
     z = (matrix - matrix.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)

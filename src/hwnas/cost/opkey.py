@@ -152,7 +152,12 @@ def space_keys(space: Any, dtype: str = "float32") -> list[OpKey]:
     chosen before it (every candidate of a layer has the layer's width and stride), so the keys of
     layer ``l`` under candidate ``i`` come from any architecture with ``i`` at ``l``; the
     architectures ``(i, i, ..., i)`` therefore cover every (layer, candidate) pair.
+    A space whose layer inputs depend on earlier choices (ChamNet) lists its distinct layers
+    itself through ``unique_layer_shapes()``.
     """
+    if hasattr(space, "unique_layer_shapes"):
+        return list(dict.fromkeys(key_of_layer(layer, dtype)
+                                  for layer in space.unique_layer_shapes()))
     unique: dict[OpKey, None] = {}
     for candidate in range(space.num_candidates):
         arch = space.to_arch([candidate] * space.num_layers)

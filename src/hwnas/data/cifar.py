@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 from hwnas.data.cifar_formats import read_distribution
 from hwnas.data.paths import data_file
 from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -205,21 +205,13 @@ def decode_jpeg_archive(
 
 
 def _atomic_save_npz(path: Path, arrays: CifarArrays) -> None:
-    """Write the decoded arrays to a temporary file beside ``path``, then rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(
-                file, train_x=arrays.train_x, train_y=arrays.train_y, test_x=arrays.test_x,
-                test_y=arrays.test_y, class_names=np.array(arrays.class_names),
-            )
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the decoded arrays (about 185 MB, built in memory first) atomically to ``path``."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, train_x=arrays.train_x, train_y=arrays.train_y, test_x=arrays.test_x,
+        test_y=arrays.test_y, class_names=np.array(arrays.class_names),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def balanced_subset(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:

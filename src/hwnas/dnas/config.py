@@ -30,6 +30,7 @@ class DnasConfig:
     weight_lr: float
     momentum: float
     weight_decay: float
+    weight_grad_clip: float | None
     theta_lr: float
     theta_weight_decay: float
     initial_temperature: float
@@ -52,6 +53,10 @@ class DnasConfig:
             )
         for name in ("weight_lr", "weight_decay", "theta_lr", "theta_weight_decay"):
             _check_number(name, getattr(self, name), minimum=0.0)
+        if self.weight_grad_clip is not None:
+            _check_number("weight_grad_clip", self.weight_grad_clip, minimum=0.0)
+            if self.weight_grad_clip == 0:
+                raise HwnasError("weight_grad_clip must be positive or None, got 0")
         _check_number("momentum", self.momentum, minimum=0.0)
         if self.momentum >= 1:
             raise HwnasError(f"momentum must be in [0, 1), got {self.momentum!r}")

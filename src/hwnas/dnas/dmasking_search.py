@@ -47,14 +47,18 @@ from hwnas.spaces.dmasking import DMaskingSpace
 
 def masked_weight_step(supernet: MaskedSuperNet, optimizer: torch.optim.Optimizer,
                        images: torch.Tensor, labels: torch.Tensor, *, temperature: float,
-                       generator: torch.Generator, mode: str) -> tuple[float, int]:
-    """One SGD step of the shared weights on CE with theta fixed: (CE, correct predictions)."""
+                       generator: torch.Generator, mode: str,
+                       grad_clip_norm: float | None = None) -> tuple[float, int]:
+    """One SGD step of the shared weights on CE with theta fixed: (CE, correct predictions);
+    ``grad_clip_norm`` clips the weights' gradient norm first, as FBNet's weight step does."""
     with torch.no_grad():
         sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
     logits = supernet.run(images, sample, mode)
     loss = F.cross_entropy(logits, labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if grad_clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), grad_clip_norm)
     optimizer.step()
     return loss.item(), int((logits.argmax(dim=1) == labels).sum())
 
@@ -134,7 +138,8 @@ class _MaskedSearch(_Search):
         if phase == WEIGHTS:
             loss, correct = masked_weight_step(
                 self.supernet, self.weight_optimizer, images, labels,
-                temperature=temperature, generator=self.generator, mode=config.mode)
+                temperature=temperature, generator=self.generator, mode=config.mode,
+                grad_clip_norm=config.weight_grad_clip)
             state.add("weight_ce", loss * len(labels))
             state.add("weight_correct", correct)
             state.add("weight_images", len(labels))
@@ -218,7 +223,8 @@ def derive_samples(space: DMaskingSpace, probabilities: np.ndarray, cost_model: 
 def run_dmasking(
     space: DMaskingSpace, cost_model: CostModel, weight_batches: Batches, theta_batches: Batches,
     *, epochs: int, warmup_epochs: int = 0, weight_lr: float = 0.1, momentum: float = 0.9,
-    weight_decay: float = 1e-4, theta_lr: float = 0.01, theta_weight_decay: float = 5e-4,
+    weight_decay: float = 1e-4, weight_grad_clip: float | None = 5.0, theta_lr: float = 0.01,
+    theta_weight_decay: float = 5e-4,
     initial_temperature: float = 5.0, temperature_decay: float = TEMPERATURE_DECAY,
     alpha: float = 0.2, beta: float = 0.6, target_latency: float | None = None,
     mode: str = "sampled", cost_mode: str = "effective", seed: int = 0, run_dir: str | Path,
@@ -232,8 +238,8 @@ def run_dmasking(
     ``ParamsCost``. Writes the run directory and returns the :class:`SearchResult`."""
     config = DnasConfig(
         epochs=epochs, warmup_epochs=warmup_epochs, weight_lr=weight_lr, momentum=momentum,
-        weight_decay=weight_decay, theta_lr=theta_lr, theta_weight_decay=theta_weight_decay,
-        initial_temperature=initial_temperature, temperature_decay=temperature_decay,
+        weight_decay=weight_decay, weight_grad_clip=weight_grad_clip, theta_lr=theta_lr,
+        theta_weight_decay=theta_weight_decay, initial_temperature=initial_temperature, temperature_decay=temperature_decay,
         alpha=alpha, beta=beta, target_latency=target_latency, mode=mode, seed=seed,
         checkpoint_every=checkpoint_every, num_samples=num_samples, device=device,
     )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,6 +61,19 @@ def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
         return images
     return F.interpolate(images, size=(resolution, resolution), mode="bilinear",
                          align_corners=False, antialias=True)
+
+
+def resize_image_arrays(images: np.ndarray, resolution: int, chunk: int = 2048) -> np.ndarray:
+    """NHWC uint8 images resized like :func:`resize_images` (rounded back to uint8): the data a
+    network derived at a smaller resolution is trained and tested on."""
+    if images.shape[1] == resolution and images.shape[2] == resolution:
+        return images
+    parts = []
+    for start in range(0, len(images), chunk):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
+        resized = resize_images(batch.permute(0, 3, 1, 2).float(), resolution)
+        parts.append(resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(parts) if parts else images[:, :resolution, :resolution]
 
 
 class ResolutionMixer(nn.Module):
@@ -134,7 +148,7 @@ class MaskedLayer(nn.Module):
                                      persistent=False)
         same = [[float(a == b and layer.stride == 1) for b in out_widths] for a in in_widths]
         self.register_buffer("residual_pairs", torch.tensor(same), persistent=False)
-        self.has_residual = not layer.first or any(any(row) for row in same)
+        self.may_add_input = not layer.first or any(any(row) for row in same)
 
     def residual_weight(self, in_weights: torch.Tensor, out_weights: torch.Tensor) -> torch.Tensor:
         if not self.layer.first:  # same decision in and out: always a residual
@@ -151,7 +165,7 @@ class MaskedLayer(nn.Module):
         h = block.expand(x) * hidden * in_space
         h = block.depthwise(h) * hidden * out_space
         out = block.project(h)
-        if self.has_residual:
+        if self.may_add_input:
             out = out + residual * fit_channels(x, out.shape[1])
         return out * out_mask * out_space
 

@@ -33,14 +33,18 @@ def weight_step(
     temperature: float,
     generator: torch.Generator,
     mode: str,
+    grad_clip_norm: float | None = None,
 ) -> tuple[float, int]:
-    """One SGD step of the weights on CE with theta fixed; returns (CE, correct predictions)."""
+    """One SGD step of the weights on CE with theta fixed; returns (CE, correct predictions).
+    ``grad_clip_norm`` clips the weights' gradient norm first (as the training recipe does)."""
     with torch.no_grad():
         sample = gumbel_softmax_sample(supernet.theta, temperature, generator)
     logits = supernet.run(images, sample, mode)
     loss = F.cross_entropy(logits, labels)
     optimizer.zero_grad(set_to_none=True)  # unused candidates keep grad None: SGD skips them
     loss.backward()
+    if grad_clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), grad_clip_norm)
     optimizer.step()
     return loss.item(), int((logits.argmax(dim=1) == labels).sum())
 

@@ -129,7 +129,7 @@ class FantasyPosterior:
         self._fantasies.append(fantasy)
 
 
-def _greedy_batch(
+def greedy_batch(
     predictor: GaussianProcessPredictor,
     candidates: np.ndarray,
     count: int,
@@ -216,7 +216,7 @@ def select_by_bayesian_optimisation(
         incumbent = float(np.min(sign * predictor.to_model_space(values)))
         count = min(batch_size, budget - len(indices))
         picked = unmeasured[
-            _greedy_batch(predictor, pool[unmeasured], count, acquisition, incumbent, sign)
+            greedy_batch(predictor, pool[unmeasured], count, acquisition, incumbent, sign)
         ]
         indices = np.concatenate([indices, picked])
         values = np.concatenate([values, _measure(oracle, picked)])

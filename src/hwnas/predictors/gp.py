@@ -136,7 +136,9 @@ class GaussianProcessPredictor:
         return np.exp(transformed) if self.target_transform == "log" else transformed
 
     # ---- fitting -----------------------------------------------------------------------------
-    def _initial_kernel(self, X: np.ndarray):
+    def initial_kernel(self, X: np.ndarray):
+        """The kernel the hyper-parameter fit starts from; override to warm-start it (ChamNet
+        starts each BO round from the previous round's fitted kernel)."""
         # Start the length scale at the median pairwise distance: a scale-free choice that works
         # for one-hot (distances ~ sqrt(2 * Hamming)) and ordinal encodings alike.
         distances = pdist(X) if len(X) > 1 else np.array([1.0])
@@ -171,7 +173,7 @@ class GaussianProcessPredictor:
         spread = float(transformed.std())
         self._scale = spread if spread > 0 else 1.0  # constant targets: nothing to scale
         regressor = GaussianProcessRegressor(
-            kernel=self._initial_kernel(X),
+            kernel=self.initial_kernel(X),
             n_restarts_optimizer=self.restarts,
             normalize_y=False,  # standardised above, so the log transform composes with it
             random_state=self.seed,

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.arch.spec import ArchSpec, Block, FBNetBlock, HeadSpec, SkipBlock, SpecError, StemSpec
+from hwnas.spaces import operators
 
 FBNET_CANDIDATES = (
     "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
@@ -85,6 +86,11 @@ class LayerwiseSpace:
     @property
     def num_candidates(self) -> int:
         return len(self.candidates)
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        """Options per dimension (every layer has all candidates)."""
+        return (self.num_candidates,) * self.num_layers
 
     @property
     def size(self) -> int:
@@ -159,7 +165,7 @@ class LayerwiseSpace:
 
     # ---- search operators: all take an explicit numpy Generator ----------------------------
     def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
-        return tuple(int(c) for c in rng.integers(0, self.num_candidates, self.num_layers))
+        return operators.sample_choices(self.cardinalities, rng)
 
     def sample(self, rng: np.random.Generator) -> ArchSpec:
         """A uniformly random architecture of the space."""
@@ -168,17 +174,10 @@ class LayerwiseSpace:
     def mutate_choices(
         self, choices: Sequence[int], rng: np.random.Generator, probability: float | None = None
     ) -> tuple[int, ...]:
-        """Resample each layer with ``probability`` (default 1/layers) to another candidate; at
-        least one layer always changes, so a mutant differs from its parent."""
-        choices = list(self._checked(choices))
-        probability = 1.0 / self.num_layers if probability is None else probability
-        mutated = rng.random(self.num_layers) < probability
-        if not mutated.any():
-            mutated[rng.integers(self.num_layers)] = True
-        for layer in np.flatnonzero(mutated):
-            offset = int(rng.integers(1, self.num_candidates))
-            choices[layer] = (choices[layer] + offset) % self.num_candidates
-        return tuple(choices)
+        """Another candidate at each layer with ``probability`` (default 1/layers); at least
+        one layer changes (:func:`hwnas.spaces.operators.mutate_choices`)."""
+        return operators.mutate_choices(self._checked(choices), self.cardinalities, rng,
+                                        probability)
 
     def mutate(
         self, arch: ArchSpec, rng: np.random.Generator, probability: float | None = None
@@ -189,9 +188,7 @@ class LayerwiseSpace:
         self, first: Sequence[int], second: Sequence[int], rng: np.random.Generator
     ) -> tuple[int, ...]:
         """Uniform crossover: each layer comes from either parent with probability 1/2."""
-        first, second = self._checked(first), self._checked(second)
-        take_first = rng.random(self.num_layers) < 0.5
-        return tuple(a if pick else b for a, b, pick in zip(first, second, take_first))
+        return operators.crossover_choices(self._checked(first), self._checked(second), rng)
 
     def crossover(self, first: ArchSpec, second: ArchSpec, rng: np.random.Generator) -> ArchSpec:
         return self.to_arch(

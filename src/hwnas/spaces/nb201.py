@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.spaces import operators
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (source node, target node) of each edge, in the order of the official string
@@ -168,33 +169,26 @@ class NB201Space:
     # ---- search operators: all take an explicit numpy Generator --------------------------------
     def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
         """A uniformly random cell."""
-        return tuple(int(c) for c in rng.integers(0, self.num_candidates, self.num_layers))
+        return operators.sample_choices(self.cardinalities, rng)
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        """Options per edge."""
+        return (self.num_candidates,) * self.num_layers
 
     def mutate_choices(
         self, choices: Sequence[int], rng: np.random.Generator, probability: float | None = None
     ) -> tuple[int, ...]:
         """Give each edge another op with ``probability`` (default 1/6); at least one changes."""
-        values = list(self._checked(choices))
-        probability = 1.0 / self.num_layers if probability is None else probability
-        if not 0.0 <= probability <= 1.0:
-            raise HwnasError(f"mutation probability must be in [0, 1], got {probability!r}")
-        mutated = rng.random(self.num_layers) < probability
-        if not mutated.any():
-            mutated[rng.integers(self.num_layers)] = True
-        for edge in np.flatnonzero(mutated):
-            offset = int(rng.integers(1, self.num_candidates))
-            values[edge] = (values[edge] + offset) % self.num_candidates
-        return tuple(values)
+        return operators.mutate_choices(self._checked(choices), self.cardinalities, rng,
+                                        probability)
 
     def crossover_choices(
         self, first: Sequence[int], second: Sequence[int], rng: np.random.Generator
     ) -> tuple[int, ...]:
         """Uniform crossover: each edge comes from either parent with probability 1/2."""
-        first, second = self._checked(first), self._checked(second)
-        take_first = rng.random(self.num_layers) < 0.5
-        return tuple(a if pick else b for a, b, pick in zip(first, second, take_first))
+        return operators.crossover_choices(self._checked(first), self._checked(second), rng)
 
-    # ---- encoding for predictors ----------------------------------------------------------------
     def encode(self, choices: Sequence[int]) -> np.ndarray:
         """One-hot vector of length 30: position ``5 * edge + op`` is 1."""
         vector = np.zeros(self.encoding_length)

@@ -1,0 +1,218 @@
+"""Does the network DMaskingNAS (FBNetV2) finds for this CPU beat MobileNetV2 and FBNet DNAS?
+
+Same protocol as ``benchmarks/dnas_quality.py`` (and its shared, resumable work folder,
+``benchmarks/dnas_common.py``): one identical search budget and one identical training recipe
+on CIFAR-10 for every network, latency timed end to end with ONNX Runtime (1 thread, batch 1) in
+one interleaved session. The DMasking search:
+
+* space ``dmasking-cifar`` (FBNet CIFAR stages, 2-3 widths per stage, 24/28/32 px, 6 blocks);
+* cost: this CPU's ONNX Runtime LUT of the space (``hwnas lut build --space dmasking-cifar``,
+  built here once, resumably; uncalibrated, since its calibration networks would span three
+  resolutions), effective-shape cost (:mod:`hwnas.dnas.dmasking_cost`);
+* loss: FBNet's hard-budget form with T = the cost of the full-width, 32 px network with k3_e3
+  at every layer, the rule the FBNet DNAS benchmark uses (``dnas_common.reference_target``).
+
+The derived network runs at its chosen resolution, so it is trained and tested on CIFAR-10
+resized to that resolution (bilinear, antialiased: ``hwnas.dnas.masking.resize_image_arrays``) and
+timed at it. Writes ``benchmarks/results/dmasking_quality.json``::
+
+    {"searched": [{"arch", "resolution", "latency_ms", "predicted_cost", "top1"}],
+     "mobilenet_v2": [{"width", "latency_ms", "top1"}], "fbnet_dnas": {...},
+     "comparison": {...}, "comparison_with_fbnet_dnas": {...}, ...}
+
+and ``dmasking_quality.png``. Run (MobileNetV2 trainings and the FBNet DNAS search are shared
+with ``dnas_quality``, so running that first saves their time)::
+
+    python -m benchmarks.dmasking_quality                  # ~12 min after dnas_quality, ~30 alone
+    python -m benchmarks.dmasking_quality --skip-latency   # compute only
+    python -m benchmarks.dmasking_quality --quick --cost flops --no-fbnet-dnas   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks import dnas_common as common
+from benchmarks.dnas_quality import WIDTHS, interpolate_baseline
+from hwnas.arch.spec import ArchSpec
+from hwnas.arch.zoo import mobilenet_v2_cifar
+from hwnas.cost.base import CostModel
+from hwnas.cost.engines import TimingSettings, make_engine
+from hwnas.cost.flops import FlopsCost
+from hwnas.cost.lutbuild import LAYER_TIMING, build_lut
+from hwnas.cost.opkey import space_keys
+from hwnas.data.cifar import CifarArrays
+from hwnas.dnas.data import search_batches
+from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
+from hwnas.dnas.dmasking_search import run_dmasking
+from hwnas.dnas.masking import resize_image_arrays
+from hwnas.dnas.result import SearchResult
+from hwnas.io import atomic_write_json, read_json
+from hwnas.spaces import get_space
+from hwnas.train.loop import train
+from hwnas.train.recipe import TrainRecipe
+
+SPACE = "dmasking-cifar"
+QUICK_LAYER_TIMING = TimingSettings(warmup=1, repeats=3, rounds=1)
+
+
+def dmasking_cost(kind: str, work: Path, quick: bool) -> CostModel:
+    if kind == "flops":
+        return FlopsCost()
+    # No calibration: its networks would span three resolutions, which a LatencyTable's
+    # end-to-end check refuses; the search and the budget use the same raw LUT sums.
+    return build_lut(SPACE, make_engine("ort", threads=1), work / f"lut-{SPACE}-ort-1t.json",
+                     timing=QUICK_LAYER_TIMING if quick else LAYER_TIMING,
+                     calibration_networks=0)
+
+
+def reference_target(tables: ShapeCostTables, budget: common.Budget) -> float:
+    """T: the cost of the full-width 32 px network with the reference block at every layer."""
+    space = tables.space
+    choices = list(space.largest_choices())
+    for layer in space.layers:
+        choices[1 + space.num_stages + layer.index] = layer.candidates.index(
+            budget.reference_candidate)
+    return tables.cost_of_choices(tuple(choices))
+
+
+def search(cost_model: CostModel, data: CifarArrays, budget: common.Budget,
+           work: Path) -> tuple[SearchResult, ShapeCostTables]:
+    space = get_space(SPACE)
+    tables = ShapeCostTables(space, cost_model)
+    run_dir = work / f"search-dmasking-{cost_model.name.replace(' ', '_')}"
+    if (run_dir / "result.json").exists():
+        return SearchResult.load(run_dir / "result.json"), tables
+    torch.set_num_threads(budget.threads)
+    weights, theta = search_batches(data, per_class=budget.search_per_class,
+                                    batch_size=budget.batch_size, seed=budget.seed)
+    print(f"dmasking search: {weights.num_images} weight / {theta.num_images} theta images",
+          flush=True)
+    result = run_dmasking(space, cost_model, weights, theta, epochs=budget.search_epochs,
+                          warmup_epochs=budget.warmup_epochs, weight_lr=0.05, seed=budget.seed,
+                          target_latency=reference_target(tables, budget), run_dir=run_dir,
+                          resume=run_dir.exists(), num_samples=8,
+                          checkpoint_every=max(1, len(weights) // 2))
+    return result, tables
+
+
+def train_at_resolution(name: str, arch: ArchSpec, data: CifarArrays, budget: common.Budget,
+                        work: Path) -> dict[str, Any]:
+    """``dnas_common.train_network`` (same subset, recipe, threads) on images resized to the
+    network's resolution."""
+    if arch.resolution == 32:
+        return common.train_network(name, arch, data, budget, work)
+    run_dir = work / f"train-{name}"
+    if (run_dir / "result.json").exists():
+        return read_json(run_dir / "result.json", "training result")
+    torch.set_num_threads(budget.threads)
+    subset = data.subset(train_per_class=budget.train_per_class,
+                         test_per_class=budget.test_per_class,
+                         rng=np.random.default_rng(budget.seed))
+    resized = CifarArrays(resize_image_arrays(subset.train_x, arch.resolution), subset.train_y,
+                          resize_image_arrays(subset.test_x, arch.resolution), subset.test_y,
+                          subset.class_names, f"{subset.source} resized to {arch.resolution} px")
+    recipe = TrainRecipe(epochs=budget.train_epochs, batch_size=budget.batch_size,
+                         seed=budget.seed)
+    print(f"train {name}: {arch.to_string()}", flush=True)
+    return train(arch, resized, recipe, run_dir, resume=(run_dir / "checkpoint.pt").exists(),
+                 threads=budget.threads).to_dict()
+
+
+def plot(searched: dict[str, Any], fbnet: dict[str, Any] | None,
+         baseline: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5.5, 4))
+    axes.plot([row["latency_ms"] for row in baseline], [row["top1"] for row in baseline], "o-",
+              label="MobileNetV2 (CIFAR strides), widths " + "/".join(str(w) for w in WIDTHS))
+    axes.scatter([searched["latency_ms"]], [searched["top1"]], marker="*", s=160, color="C3",
+                 label=f"DMaskingNAS ({searched['resolution']} px)", zorder=3)
+    if fbnet is not None:
+        axes.scatter([fbnet["latency_ms"]], [fbnet["top1"]], marker="D", s=60, color="C2",
+                     label="FBNet DNAS", zorder=3)
+    axes.set_xlabel("latency, ms (ONNX Runtime, 1 thread, batch 1, this CPU)")
+    axes.set_ylabel("CIFAR-10 top-1, % (identical short recipe)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--cost", choices=("lut", "flops"), default="lut",
+                        help="search cost: this CPU's ORT LUT of the space (default) or FLOPs")
+    parser.add_argument("--no-fbnet-dnas", action="store_true",
+                        help="leave out the FBNet DNAS comparison (its LUT and search)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    budget = common.Budget.quick() if args.quick else common.Budget()
+    work = common.WORK.with_name(common.WORK.name + ("_quick" if args.quick else ""))
+    started = time.perf_counter()
+    data = common.load_data()
+    archs: dict[str, ArchSpec] = {f"mobilenet_v2_cifar-{w}": mobilenet_v2_cifar(width_multiplier=w)
+                                  for w in WIDTHS}
+    accuracy = {name: common.train_network(name, arch, data, budget, work)["final_top1"]
+                for name, arch in archs.items()}
+    cost_model = dmasking_cost(args.cost, work, args.quick)
+    result, tables = search(cost_model, data, budget, work)
+    searched_name = f"dmasking-{args.cost}"
+    archs[searched_name] = ArchSpec.from_string(result.argmax.arch)
+    accuracy[searched_name] = train_at_resolution(searched_name, archs[searched_name], data,
+                                                  budget, work)["final_top1"]
+    if not args.no_fbnet_dnas:
+        fbnet_result = common.search("local", common.local_lut(work), data, budget, work)
+        archs["searched-local"] = ArchSpec.from_string(fbnet_result.argmax.arch)
+        accuracy["searched-local"] = common.train_network(
+            "searched-local", archs["searched-local"], data, budget, work)["final_top1"]
+    output: dict[str, Any] = {
+        "budget": budget.to_dict(), "machine": common.machine(), "accuracy": accuracy,
+        "search": {"space": SPACE, "cost": tables.name, "cost_unit": tables.unit,
+                   "cost_mode": tables.mode, "lut_keys": len(space_keys(get_space(SPACE))),
+                   "expected_cost": result.expected_cost,
+                   "target": reference_target(tables, budget)}}
+    if not args.skip_latency:
+        latency = common.measured_latency(archs, work, f"latency-dmasking-{args.cost}.json")
+        searched = {"arch": archs[searched_name].to_string(),
+                    "resolution": archs[searched_name].resolution,
+                    "latency_ms": latency["ms"][searched_name],
+                    "predicted_cost": DMaskingCost(tables).cost(archs[searched_name]),
+                    "predicted_unit": tables.unit,
+                    "top1": accuracy[searched_name]}
+        baseline = [{"width": w, "latency_ms": latency["ms"][f"mobilenet_v2_cifar-{w}"],
+                     "top1": accuracy[f"mobilenet_v2_cifar-{w}"]} for w in WIDTHS]
+        fbnet = None if args.no_fbnet_dnas else {
+            "arch": archs["searched-local"].to_string(),
+            "latency_ms": latency["ms"]["searched-local"], "top1": accuracy["searched-local"]}
+        output.update(searched=[searched], mobilenet_v2=baseline, fbnet_dnas=fbnet,
+                      engine=latency["engine"],
+                      comparison=interpolate_baseline(baseline, searched["latency_ms"],
+                                                      searched["top1"]))
+        if fbnet is not None:
+            output["comparison_with_fbnet_dnas"] = {
+                "top1_difference_points": searched["top1"] - fbnet["top1"],
+                "latency_ratio": searched["latency_ms"] / fbnet["latency_ms"]}
+        plot(searched, fbnet, baseline,
+             args.out / ("dmasking_quality_quick.png" if args.quick else "dmasking_quality.png"))
+    output["wall_s"] = time.perf_counter() - started
+    name = "dmasking_quality_quick.json" if args.quick else "dmasking_quality.json"
+    atomic_write_json(args.out / name, output)
+    print(f"wrote {args.out / name}")
+    return output
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""``run_dmasking``: run directory, bit-exact resume, and the cost pressure it should follow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from .dnas_helpers import synthetic_batches
+from .masking_helpers import linear_latency, synthetic_table, tiny_masking_space
+from hwnas.arch.spec import ArchSpec
+from hwnas.cost.flops import FlopsCost
+from hwnas.dnas.dmasking_search import run_dmasking
+from hwnas.dnas.result import SearchResult
+from hwnas.errors import HwnasError
+from hwnas.spaces.fbnet import fbnet_space
+
+WEIGHT_BATCHES = synthetic_batches(4, 8, seed=1)
+THETA_BATCHES = synthetic_batches(2, 8, seed=2)
+SETTINGS = dict(epochs=3, warmup_epochs=1, seed=7, checkpoint_every=3, num_samples=5, plots=False)
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_at(global_step):
+    def progress(event):
+        if event.global_step == global_step:
+            raise Killed(event)
+    return progress
+
+
+def search(run_dir, **overrides):
+    space = tiny_masking_space()
+    cost = synthetic_table(space, linear_latency)
+    return run_dmasking(space, cost, WEIGHT_BATCHES, THETA_BATCHES, run_dir=run_dir,
+                        **{**SETTINGS, **overrides})
+
+
+def test_search_writes_the_dnas_run_directory(tmp_path):
+    result = search(tmp_path, plots=True)
+    for name in ("config.json", "history.jsonl", "theta.json", "checkpoint.pt", "result.json",
+                 "theta_final.png", "theta_epochs.png"):
+        assert (tmp_path / name).exists(), name
+    assert SearchResult.load(tmp_path / "result.json") == result
+    space = tiny_masking_space()
+    arch = ArchSpec.from_string(result.argmax.arch)
+    assert space.choices_of(arch) == result.argmax.choices
+    assert arch.resolution == space.resolutions[result.argmax.choices[0]]
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 3 and history[0]["theta_loss"] is None
+    assert history[2]["theta_latency"] > 0
+    costs = [derived.cost for derived in result.samples]
+    assert costs == sorted(costs)
+    theta = json.loads((tmp_path / "theta.json").read_text())
+    assert theta["decisions"][0] == "resolution" and len(theta["probabilities"]) == 3
+
+
+@pytest.mark.parametrize("mode, killed_at", [("sampled", 7), ("soft", 10)])
+def test_killed_and_resumed_search_equals_uninterrupted(tmp_path, mode, killed_at):
+    reference = search(tmp_path / "reference", mode=mode)
+    run_dir = tmp_path / "killed"
+    with pytest.raises(Killed):
+        search(run_dir, mode=mode, progress=kill_at(killed_at))
+    assert not (run_dir / "result.json").exists()
+    resumed = search(run_dir, mode=mode, resume=True)
+    assert resumed == reference
+    theta = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model"]["theta"]
+    reference_theta = torch.load(tmp_path / "reference" / "checkpoint.pt",
+                                 weights_only=True)["model"]["theta"]
+    assert torch.equal(theta, reference_theta)
+
+
+def test_a_finished_run_is_not_overwritten(tmp_path):
+    search(tmp_path, epochs=1, warmup_epochs=0)
+    with pytest.raises(HwnasError, match="already holds a search"):
+        search(tmp_path, epochs=1, warmup_epochs=0)
+
+
+def test_strong_cost_pressure_picks_the_cheapest_resolution_and_widths(tmp_path):
+    """With the budget at the cheapest network and beta large, the loss is dominated by FLOPs:
+    theta must move to the smallest resolution and the narrowest width of every stage (the
+    known optimum of the cost; every stage's narrow option is cheaper by 5-20 %)."""
+    space = tiny_masking_space()
+    cheapest = FlopsCost().cost(space.to_arch([0] * space.num_decisions))
+    result = run_dmasking(space, FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES * 3,
+                          run_dir=tmp_path, epochs=4, warmup_epochs=0, theta_lr=0.2, beta=30.0,
+                          target_latency=cheapest, seed=3, num_samples=0, plots=False)
+    argmax = result.argmax.choices
+    assert argmax[0] == 0
+    assert argmax[1:1 + space.num_stages] == (0,) * space.num_stages
+    probabilities = np.asarray(result.probabilities)
+    assert result.expected_cost < 0.8 * FlopsCost().cost(space.to_arch(space.largest_choices()))
+    assert probabilities[0, 0] > 0.6
+
+
+def test_bad_arguments_are_errors(tmp_path):
+    with pytest.raises(HwnasError, match="DMaskingSpace"):
+        run_dmasking(fbnet_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
+                     run_dir=tmp_path)
+    with pytest.raises(HwnasError, match="epochs"):
+        run_dmasking(tiny_masking_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=0,
+                     run_dir=tmp_path)
+    with pytest.raises(HwnasError, match="cost mode"):
+        run_dmasking(tiny_masking_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
+                     cost_mode="median", run_dir=tmp_path)
