@@ -97,7 +97,7 @@ def main() -> None:
         print(f"budget {limit_ms:.3f} ms: predicted {predicted:.3f}, measured "
               f"{measured_ms:.3f}, val top-1 {best['accuracy']:.2f} %")
     atomic_write_json(args.out, {
-        "quick": args.quick, "budgets": rows, "margin": args.margin, "lut": str(lut_path),
+        "quick": args.quick, "budgets": rows, "margin": args.margin, "lut": lut_path.name,
         "lut_keys": len(table.entries),
         "lut_seconds": lut_seconds, "engine": table.engine,
         "evaluations": evaluations, "epochs": epochs, "train_per_class": train_pc,

@@ -78,9 +78,11 @@ class CifarArrays:
         )
 
     def describe(self) -> dict[str, object]:
-        """A JSON-able summary (counts, source, content fingerprint) for run configs."""
+        """A JSON-able summary (counts, source file name, content fingerprint) for run configs:
+        the folder is left out so results can be shared; the fingerprint identifies the data."""
+        kind, _, location = self.source.partition(":")
         return {
-            "source": self.source,
+            "source": f"{kind}:{Path(location).name}" if location else self.source,
             "train_images": int(len(self.train_y)),
             "test_images": int(len(self.test_y)),
             "class_names": list(self.class_names),

@@ -217,6 +217,15 @@ class GaussianProcessPredictor:
         with threadpool_limits(self.blas_threads, user_api="blas"):
             return solve_triangular(regressor.L_, cross, lower=True, check_finite=False)
 
+    def posterior_mean(self, X: np.ndarray) -> np.ndarray:
+        """Posterior mean of ``f`` at ``X`` in the standardised space: ``K(X, X_train) alpha``,
+        without the triangular solve the std needs (what a GA ranking by predicted accuracy
+        scores, many times faster on large populations)."""
+        regressor = self._require_fitted()
+        X = _checked_matrix(X, "X")
+        with threadpool_limits(self.blas_threads, user_api="blas"):
+            return self.signal_covariance(X, regressor.X_train_) @ regressor.alpha_
+
     def model_posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std of the latent ``f`` at ``X``, in the standardised space."""
         regressor = self._require_fitted()
