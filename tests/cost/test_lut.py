@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -208,3 +209,20 @@ def test_fidelity_metrics_math():
     assert metrics["spearman"] == pytest.approx(1.0) and metrics["kendall"] == pytest.approx(1.0)
     with pytest.raises(HwnasError):
         fidelity_metrics([1.0], [1.0, 2.0])
+
+
+def test_a_space_that_searches_resolution_prices_every_listed_resolution():
+    """DMasking networks come at 24, 28 or 32 px: the table accepts the resolutions its space
+    lists (and calibrates on them), and still refuses any other."""
+    space = get_space("dmasking-cifar")
+    entries = {key: LutEntry(key, [TimingStats(0.01, 0.01, 0.02, 3)] * 2)
+               for key in space_keys(space)}
+    table = LatencyTable(space=space_metadata(space), engine=OrtEngine().metadata(),
+                         timing=TIMING, entries=entries)
+    rng = np.random.default_rng(0)
+    resolutions = {arch.resolution for arch in calibration_archs(table, space, 12, rng)}
+    assert resolutions <= {24, 28, 32} and len(resolutions) > 1
+    arch = space.sample(rng)
+    assert table.cost(arch) == pytest.approx(0.01 * (len(arch.blocks) + 2))
+    with pytest.raises(LutError, match="20 px"):
+        table.cost(dataclasses.replace(arch, resolution=20))

@@ -72,7 +72,7 @@ def dmasking_command(
     cost_mode: Annotated[str, typer.Option(
         "--cost-mode", help="effective (FBNetV2 effective shape) or expected (exact E).")]
         = "effective",
-    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.05,
+    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.025,
     theta_lr: Annotated[float, typer.Option(help="Adam learning rate of theta.")] = 0.01,
     alpha: Annotated[float, typer.Option(help="FBNet loss alpha.")] = 0.2,
     beta: Annotated[float, typer.Option(help="FBNet loss beta.")] = 0.6,
