@@ -267,7 +267,8 @@ class OrtEngine(Engine):
         return onnxruntime.__version__
 
     def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "opset": self.opset, "denormal_as_zero": True}
+        spinning = {} if self.threads == 1 else {"allow_spinning": False}  # see runner()
+        return {**super().metadata(), "opset": self.opset, "denormal_as_zero": True, **spinning}
 
     def runner(self, module: nn.Module, channels: int, size: int) -> Callable[[], Any]:
         import onnxruntime
@@ -282,6 +283,11 @@ class OrtEngine(Engine):
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        if self.threads > 1:
+            # Spinning worker threads made 2-thread timings bimodal from session to session on
+            # the development VM (the same network at 0.86 or 1.55 ms, CV 21-25 % across
+            # sessions); without spinning they are stable (CV <= 1.3 %) though slower.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(onnx_bytes(module, shape, opset=self.opset),
                                                options, providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: self._input(channels, size)}
