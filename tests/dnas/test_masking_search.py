@@ -70,8 +70,8 @@ def test_killed_and_resumed_search_equals_uninterrupted(tmp_path, mode, killed_a
     resumed = search(run_dir, mode=mode, resume=True)
     assert resumed == reference
     theta = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model"]["theta"]
-    reference_theta = torch.load(tmp_path / "reference" / "checkpoint.pt",
-                                 weights_only=True)["model"]["theta"]
+    reference_path = tmp_path / "reference" / "checkpoint.pt"
+    reference_theta = torch.load(reference_path, weights_only=True)["model"]["theta"]
     assert torch.equal(theta, reference_theta)
 
 
