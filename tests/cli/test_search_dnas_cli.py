@@ -1,0 +1,47 @@
+"""``hwnas search dnas`` end to end on a tiny synthetic CIFAR-10 binary distribution (the
+command's plumbing is under test, not accuracy), and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from hwnas.arch.spec import ArchSpec
+from hwnas.cli import app
+from hwnas.spaces import get_space
+
+
+def _cifar_folder(tmp_path, per_class: int = 3):
+    folder = tmp_path / "cifar" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+        pixels = rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
+        np.concatenate([labels[:, None], pixels], axis=1).tofile(folder / f"{name}.bin")
+    return tmp_path / "cifar"
+
+
+def test_search_dnas_with_a_device_table_writes_a_run_directory(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "search", "dnas", "--cost", "pixel3", "--cifar", str(_cifar_folder(tmp_path)),
+        "--subset-per-class", "10", "--batch-size", "10", "--epochs", "1",
+        "--warmup-epochs", "0", "--samples", "3", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["cost_name"].startswith("pixel3") and saved["epochs"] == 1
+    assert get_space("fbnet-cifar").contains(ArchSpec.from_string(saved["argmax"]["arch"]))
+    assert (out / "theta_final.png").exists() and (out / "history.jsonl").exists()
+    again = CliRunner().invoke(app, ["search", "dnas", "--cost", "pixel3", "--out", str(out),
+                                     "--cifar", str(_cifar_folder(tmp_path / "x"))])
+    assert again.exit_code == 2 and "Traceback" not in again.output
+
+
+def test_search_dnas_bad_cost_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["search", "dnas", "--cost", "no-such-lut.json"])
+    assert result.exit_code == 2
+    assert "no-such-lut.json" in result.output and "Traceback" not in result.output
