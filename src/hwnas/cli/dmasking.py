@@ -11,10 +11,11 @@ lives in :mod:`hwnas.dnas.dmasking_search`. ``--cost``: a LUT of the space (or o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
+from hwnas.cli import options
 from hwnas.cli.dnas import DnasProgressBar, console, print_result
 from hwnas.errors import HwnasError
 
@@ -60,34 +61,28 @@ def dmasking_command(
     cost: Annotated[str, typer.Option(
         "--cost", help="LUT file of dmasking-cifar (hwnas lut build), flops or params.")],
     space: Annotated[str, typer.Option("--space", help="DMasking space.")] = "dmasking-cifar",
-    epochs: Annotated[int, typer.Option(min=1, help="Search epochs.")] = 8,
-    warmup_epochs: Annotated[int, typer.Option(
-        min=0, help="Epochs of weight training before theta updates start.")] = 2,
-    subset_per_class: Annotated[Optional[int], typer.Option(
-        min=2, help="Class-balanced CIFAR-10 subset per class, split 80/20 (default all).")] = 250,
-    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    epochs: options.Epochs = 8,
+    warmup_epochs: options.WarmupEpochs = 2,
+    subset_per_class: options.SubsetPerClass = 250,
+    batch_size: options.BatchSize = 64,
     mode: Annotated[str, typer.Option(
         help="Blocks: sampled (one per layer and step) or soft (all). Masks are always soft.")]
         = "sampled",
     cost_mode: Annotated[str, typer.Option(
         "--cost-mode", help="effective (FBNetV2 effective shape) or expected (exact E).")]
         = "effective",
-    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.025,
-    theta_lr: Annotated[float, typer.Option(help="Adam learning rate of theta.")] = 0.01,
-    alpha: Annotated[float, typer.Option(help="FBNet loss alpha.")] = 0.2,
-    beta: Annotated[float, typer.Option(help="FBNet loss beta.")] = 0.6,
-    target_latency: Annotated[Optional[float], typer.Option(
-        "--target-latency", help="Hard budget form of the loss, in the cost's unit.")] = None,
-    samples: Annotated[int, typer.Option(min=1, help="Architectures drawn from P_theta.")] = 10,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run directory's checkpoint.")] =
-        False,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir")] = None,
-    cifar: Annotated[Optional[Path], typer.Option(
-        "--cifar", help="Official CIFAR-10 distribution folder instead of the data folder's.")]
-        = None,
+    weight_lr: options.WeightLr = 0.025,
+    theta_lr: options.ThetaLr = 0.01,
+    alpha: options.Alpha = 0.2,
+    beta: options.Beta = 0.6,
+    target_latency: options.TargetLatency = None,
+    samples: options.Samples = 10,
+    seed: options.Seed = 0,
+    threads: options.Threads = 1,
+    out: options.RunDirectory = None,
+    resume: options.Resume = False,
+    data_dir: options.DataDir = None,
+    cifar: options.Cifar = None,
 ) -> None:
     """DMaskingNAS on CIFAR-10: widths, resolution and blocks with shared-weight masks."""
     import torch

@@ -7,12 +7,14 @@ its run directory and resume live in :mod:`hwnas.dnas`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from hwnas.cli import options
 
 console = Console(stderr=True)
 
@@ -70,30 +72,24 @@ def dnas_command(
         "--cost", help="LUT file (hwnas lut build), a device table (raspi4, pixel3, eyeriss, "
         "fpga) or flops.")],
     space: Annotated[str, typer.Option("--space", help="Layer-wise space.")] = "fbnet-cifar",
-    epochs: Annotated[int, typer.Option(min=1, help="Search epochs.")] = 8,
-    warmup_epochs: Annotated[int, typer.Option(
-        min=0, help="Epochs of weight training before theta updates start.")] = 2,
-    subset_per_class: Annotated[Optional[int], typer.Option(
-        min=2, help="Class-balanced CIFAR-10 subset per class, split 80/20 (default all).")] = 250,
-    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    epochs: options.Epochs = 8,
+    warmup_epochs: options.WarmupEpochs = 2,
+    subset_per_class: options.SubsetPerClass = 250,
+    batch_size: options.BatchSize = 64,
     mode: Annotated[str, typer.Option(help="sampled (one path per step) or soft (all).")] =
         "sampled",
-    weight_lr: Annotated[float, typer.Option(help="SGD learning rate of the weights.")] = 0.025,
-    theta_lr: Annotated[float, typer.Option(help="Adam learning rate of theta.")] = 0.01,
-    alpha: Annotated[float, typer.Option(help="FBNet loss alpha.")] = 0.2,
-    beta: Annotated[float, typer.Option(help="FBNet loss beta.")] = 0.6,
-    target_latency: Annotated[Optional[float], typer.Option(
-        "--target-latency", help="Hard budget form of the loss, in the cost's unit.")] = None,
-    samples: Annotated[int, typer.Option(min=1, help="Architectures drawn from P_theta.")] = 10,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run directory's checkpoint.")] =
-        False,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir")] = None,
-    cifar: Annotated[Optional[Path], typer.Option(
-        "--cifar", help="Official CIFAR-10 distribution folder instead of the data folder's.")]
-        = None,
+    weight_lr: options.WeightLr = 0.025,
+    theta_lr: options.ThetaLr = 0.01,
+    alpha: options.Alpha = 0.2,
+    beta: options.Beta = 0.6,
+    target_latency: options.TargetLatency = None,
+    samples: options.Samples = 10,
+    seed: options.Seed = 0,
+    threads: options.Threads = 1,
+    out: options.RunDirectory = None,
+    resume: options.Resume = False,
+    data_dir: options.DataDir = None,
+    cifar: options.Cifar = None,
 ) -> None:
     """FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost."""
     import torch
