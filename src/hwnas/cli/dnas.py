@@ -94,12 +94,17 @@ def dnas_command(
     """FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost."""
     import torch
 
-    from hwnas.cli.search import resolve_cost, resolve_space
+    from hwnas.cli.search import resolve_cost
     from hwnas.cli.train import _load_data
     from hwnas.dnas.data import search_batches
+    from hwnas.errors import HwnasError
+    from hwnas.spaces import SPACE_NAMES, get_space
 
+    if space not in SPACE_NAMES:
+        raise HwnasError(f"unknown --space {space!r} for dnas (layer-wise spaces: "
+                         f"{', '.join(SPACE_NAMES)})")
     torch.set_num_threads(threads)
-    search_space = resolve_space(space)
+    search_space = get_space(space)
     cost_model = resolve_cost(cost, search_space, None, data_dir)
     data = _load_data(cifar, data_dir)
     weights, theta = search_batches(data, per_class=subset_per_class, batch_size=batch_size,

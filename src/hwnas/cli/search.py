@@ -30,7 +30,7 @@ from hwnas.errors import HwnasError
 app = typer.Typer(help="Architecture search: ChamNet (predictor-based adaptation), FBNet DNAS "
                   "and FBNetV2 DMasking (differentiable).", no_args_is_help=True)
 
-SPACES = ("chamnet", "chamnet-cifar", "nb201", "fbnet-cifar")
+SPACES = ("chamnet", "chamnet-cifar", "nb201", "fbnet-cifar", "fbnet-cifar100")
 DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga")
 
 
@@ -85,12 +85,15 @@ def resolve_cost(text: str, space: Any, evaluator: Any, data_dir: Optional[Path]
 
         return FlopsCost()
     if text in DEVICES:
-        if space.name != "fbnet-cifar":
+        if space.name not in ("fbnet-cifar", "fbnet-cifar100"):
             raise HwnasError(f"--cost {text!r} (HW-NAS-Bench FBNet table) needs --space "
-                             f"fbnet-cifar, got {space.name!r}")
+                             f"fbnet-cifar or fbnet-cifar100, got {space.name!r}")
         from hwnas.cost.device_table import load_device_table
 
-        return load_device_table(text, data_dir, allow_num_classes_mismatch=True)
+        # The tables price the 100-class network; for 10 classes only the FC differs (a
+        # constant), which is the documented opt-in of load_device_table.
+        return load_device_table(text, data_dir,
+                                 allow_num_classes_mismatch=space.name == "fbnet-cifar")
     path = Path(text)
     if not path.exists():
         raise HwnasError(f"--cost {text!r} is not a LUT file, a device ({', '.join(DEVICES)}), "
