@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from hwnas.cost.base import CostModel
-from hwnas.dnas.checkpoint import WEIGHTS, SearchState
+from hwnas.dnas.checkpoint import WEIGHTS
 from hwnas.dnas.config import DnasConfig
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.loss import search_loss
@@ -116,21 +116,11 @@ class DMaskingRunFiles(RunFiles):
 class _MaskedSearch(_Search):
     """FBNet's search state and loop (:class:`hwnas.dnas.search._Search`) on the masked net."""
 
-    def __init__(self, space: DMaskingSpace, config: DnasConfig, costs: ShapeCostTables,
-                 files: RunFiles, progress: Callable[[SearchProgress], None] | None) -> None:
-        self.space, self.config, self.costs, self.files = space, config, costs, files
-        self.progress = progress
-        self.device = torch.device(config.device)
-        self.supernet = MaskedSuperNet(space).to(self.device, memory_format=torch.channels_last)
-        self.weight_optimizer = torch.optim.SGD(
-            self.supernet.weight_parameters(), lr=config.weight_lr,
-            momentum=config.momentum, weight_decay=config.weight_decay,
-        )
-        self.theta_optimizer = torch.optim.Adam(
-            [self.supernet.theta], lr=config.theta_lr, weight_decay=config.theta_weight_decay
-        )
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.state = SearchState()
+    def _build_supernet(self) -> torch.nn.Module:
+        return MaskedSuperNet(self.space)
+
+    def _prepare_costs(self) -> None:
+        """Nothing to precompute: the effective-shape tables price the mixing weights directly."""
 
     def _step(self, phase: int, images: torch.Tensor, labels: torch.Tensor,
               temperature: float) -> float:

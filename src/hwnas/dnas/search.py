@@ -149,7 +149,7 @@ class _Search:
         self.space, self.config, self.costs, self.files = space, config, costs, files
         self.progress = progress
         self.device = torch.device(config.device)
-        self.supernet = SuperNet(space).to(self.device, memory_format=torch.channels_last)
+        self.supernet = self._build_supernet().to(self.device, memory_format=torch.channels_last)
         self.weight_optimizer = torch.optim.SGD(
             self.supernet.weight_parameters(), lr=config.weight_lr,
             momentum=config.momentum, weight_decay=config.weight_decay,
@@ -158,8 +158,16 @@ class _Search:
             [self.supernet.theta], lr=config.theta_lr, weight_decay=config.theta_weight_decay
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.matrix = cost_matrix_tensor(costs, device=self.device)
+        self._prepare_costs()
         self.state = SearchState()
+
+    def _build_supernet(self) -> torch.nn.Module:
+        """The supernet of ``self.space`` (a subclass searching another kind of space swaps it)."""
+        return SuperNet(self.space)
+
+    def _prepare_costs(self) -> None:
+        """Put the layer cost matrix on the device once, for every theta step."""
+        self.matrix = cost_matrix_tensor(self.costs, device=self.device)
 
     def restore(self) -> None:
         self.state = load_checkpoint(
