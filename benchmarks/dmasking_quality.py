@@ -35,11 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from benchmarks import dnas_common as common
-from benchmarks.dnas_quality import WIDTHS, interpolate_baseline
+from benchmarks.dnas_quality import WIDTHS, interpolate_baseline, plot
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.cost.base import CostModel
@@ -51,12 +50,9 @@ from hwnas.data.cifar import CifarArrays
 from hwnas.dnas.data import search_batches
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.dmasking_search import run_dmasking
-from hwnas.dnas.masking import resize_image_arrays
 from hwnas.dnas.result import SearchResult
-from hwnas.io import atomic_write_json, read_json
+from hwnas.io import atomic_write_json
 from hwnas.spaces import get_space
-from hwnas.train.loop import train
-from hwnas.train.recipe import TrainRecipe
 
 SPACE = "dmasking-cifar"
 QUICK_LAYER_TIMING = TimingSettings(warmup=1, repeats=3, rounds=1)
@@ -102,53 +98,6 @@ def search(cost_model: CostModel, data: CifarArrays, budget: common.Budget,
     return result, tables
 
 
-def train_at_resolution(name: str, arch: ArchSpec, data: CifarArrays, budget: common.Budget,
-                        work: Path) -> dict[str, Any]:
-    """``dnas_common.train_network`` (same subset, recipe, threads) on images resized to the
-    network's resolution."""
-    if arch.resolution == 32:
-        return common.train_network(name, arch, data, budget, work)
-    run_dir = work / f"train-{name}"
-    if (run_dir / "result.json").exists():
-        return read_json(run_dir / "result.json", "training result")
-    torch.set_num_threads(budget.threads)
-    subset = data.subset(train_per_class=budget.train_per_class,
-                         test_per_class=budget.test_per_class,
-                         rng=np.random.default_rng(budget.seed))
-    resized = CifarArrays(resize_image_arrays(subset.train_x, arch.resolution), subset.train_y,
-                          resize_image_arrays(subset.test_x, arch.resolution), subset.test_y,
-                          subset.class_names, f"{subset.source} resized to {arch.resolution} px")
-    recipe = TrainRecipe(epochs=budget.train_epochs, batch_size=budget.batch_size,
-                         seed=budget.seed)
-    print(f"train {name}: {arch.to_string()}", flush=True)
-    return train(arch, resized, recipe, run_dir, resume=(run_dir / "checkpoint.pt").exists(),
-                 threads=budget.threads).to_dict()
-
-
-def plot(searched: dict[str, Any], fbnet: dict[str, Any] | None,
-         baseline: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5.5, 4))
-    axes.plot([row["latency_ms"] for row in baseline], [row["top1"] for row in baseline], "o-",
-              label="MobileNetV2 (CIFAR strides), widths " + "/".join(str(w) for w in WIDTHS))
-    axes.scatter([searched["latency_ms"]], [searched["top1"]], marker="*", s=160, color="C3",
-                 label=f"DMaskingNAS ({searched['resolution']} px)", zorder=3)
-    if fbnet is not None:
-        axes.scatter([fbnet["latency_ms"]], [fbnet["top1"]], marker="D", s=60, color="C2",
-                     label="FBNet DNAS", zorder=3)
-    axes.set_xlabel("latency, ms (ONNX Runtime, 1 thread, batch 1, this CPU)")
-    axes.set_ylabel("CIFAR-10 top-1, % (identical short recipe)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -171,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result, tables = search(cost_model, data, budget, work)
     searched_name = f"dmasking-{args.cost}"
     archs[searched_name] = ArchSpec.from_string(result.argmax.arch)
-    accuracy[searched_name] = train_at_resolution(searched_name, archs[searched_name], data,
+    accuracy[searched_name] = common.train_network(searched_name, archs[searched_name], data,
                                                   budget, work)["final_top1"]
     if not args.no_fbnet_dnas:
         fbnet_result = common.search("local", common.local_lut(work), data, budget, work)
@@ -205,7 +154,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             output["comparison_with_fbnet_dnas"] = {
                 "top1_difference_points": searched["top1"] - fbnet["top1"],
                 "latency_ratio": searched["latency_ms"] / fbnet["latency_ms"]}
-        plot(searched, fbnet, baseline,
+        points = [(f"DMaskingNAS ({searched['resolution']} px)", searched)]
+        points += [("FBNet DNAS", fbnet)] if fbnet is not None else []
+        plot(points, baseline,
              args.out / ("dmasking_quality_quick.png" if args.quick else "dmasking_quality.png"))
     output["wall_s"] = time.perf_counter() - started
     name = "dmasking_quality_quick.json" if args.quick else "dmasking_quality.json"

@@ -26,6 +26,7 @@ from hwnas.cost.lutbuild import NETWORK_TIMING, build_lut, measure_networks
 from hwnas.data.cifar import CifarArrays, load_cifar10
 from hwnas.dnas import run_dnas
 from hwnas.dnas.data import search_batches
+from hwnas.dnas.masking import cifar_at_resolution
 from hwnas.dnas.result import SearchResult
 from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
@@ -118,7 +119,8 @@ def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
 
 def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,
                   work: Path) -> dict[str, Any]:
-    """Top-1 of ``arch`` after the benchmark's identical recipe, cached by ``name``."""
+    """Top-1 of ``arch`` after the benchmark's identical recipe, cached by ``name``; a network
+    that chose another input resolution (DMasking) trains on images resized to it."""
     run_dir = work / f"train-{name}"
     if (run_dir / "result.json").exists():
         return read_json(run_dir / "result.json", "training result")
@@ -126,6 +128,7 @@ def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,
     subset = data.subset(train_per_class=budget.train_per_class,
                          test_per_class=budget.test_per_class,
                          rng=np.random.default_rng(budget.seed))
+    subset = cifar_at_resolution(subset, arch.resolution)
     recipe = TrainRecipe(epochs=budget.train_epochs, batch_size=budget.batch_size,
                          seed=budget.seed)
     print(f"train {name}: {arch.to_string()}", flush=True)

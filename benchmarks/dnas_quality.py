@@ -54,7 +54,10 @@ def interpolate_baseline(baseline: list[dict[str, Any]], latency_ms: float,
     }
 
 
-def plot(searched: dict[str, Any], baseline: list[dict[str, Any]], path: Path) -> None:
+def plot(points: list[tuple[str, dict[str, Any]]], baseline: list[dict[str, Any]],
+         path: Path) -> None:
+    """Top-1 against measured latency: the MobileNetV2 width family as a line, each searched
+    network (label, row with ``latency_ms`` and ``top1``) as a marker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,8 +66,9 @@ def plot(searched: dict[str, Any], baseline: list[dict[str, Any]], path: Path) -
     figure, axes = plt.subplots(figsize=(5.5, 4))
     axes.plot([row["latency_ms"] for row in baseline], [row["top1"] for row in baseline], "o-",
               label="MobileNetV2 (CIFAR strides), widths " + "/".join(str(w) for w in WIDTHS))
-    axes.scatter([searched["latency_ms"]], [searched["top1"]], marker="*", s=160, color="C3",
-                 label="FBNet DNAS for this CPU (ORT LUT)", zorder=3)
+    for index, (label, row) in enumerate(points):
+        axes.scatter([row["latency_ms"]], [row["top1"]], marker="*D^"[index % 3],
+                     s=160 if index == 0 else 60, color=f"C{index + 3}", label=label, zorder=3)
     axes.set_xlabel("latency, ms (ONNX Runtime, 1 thread, batch 1, this CPU)")
     axes.set_ylabel("CIFAR-10 top-1, % (identical short recipe)")
     axes.grid(alpha=0.3)
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         output.update(searched=[searched], mobilenet_v2=baseline, engine=latency["engine"],
                       comparison=interpolate_baseline(baseline, searched["latency_ms"],
                                                       searched["top1"]))
-        plot(searched, baseline, args.out / "dnas_quality.png")
+        plot([("FBNet DNAS for this CPU (ORT LUT)", searched)], baseline,
+             args.out / "dnas_quality.png")
     output["wall_s"] = time.perf_counter() - started
     name = "dnas_quality_quick.json" if args.quick else "dnas_quality.json"
     atomic_write_json(args.out / name, output)

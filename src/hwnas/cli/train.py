@@ -72,13 +72,10 @@ def _at_resolution(data: Any, resolution: int) -> Any:
     """CIFAR-10 resized to the architecture's input (a DMasking search may pick 24 or 28 px)."""
     if resolution == data.train_x.shape[1]:
         return data
-    from dataclasses import replace
-
-    from hwnas.dnas.masking import resize_image_arrays
+    from hwnas.dnas.masking import cifar_at_resolution
 
     console.print(f"resizing CIFAR-10 images to {resolution}x{resolution} for this architecture")
-    return replace(data, train_x=resize_image_arrays(data.train_x, resolution),
-                   test_x=resize_image_arrays(data.test_x, resolution))
+    return cifar_at_resolution(data, resolution)
 
 
 def _default_threads(threads: int | None) -> int:

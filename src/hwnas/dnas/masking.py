@@ -29,6 +29,7 @@ paper's interleaving has too).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -41,6 +42,7 @@ from hwnas.arch.build import (
     Network, build_layer, build_model, conv_output_size, initialise_weights, walk,
 )
 from hwnas.arch.spec import hidden_channels
+from hwnas.data.cifar import CifarArrays
 from hwnas.dnas.supernet import GumbelSample, path_weights
 from hwnas.errors import HwnasError
 from hwnas.spaces.dmasking import DMaskingSpace, LayerPlan
@@ -74,6 +76,16 @@ def resize_image_arrays(images: np.ndarray, resolution: int, chunk: int = 2048) 
         resized = resize_images(batch.permute(0, 3, 1, 2).float(), resolution)
         parts.append(resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(parts) if parts else images[:, :resolution, :resolution]
+
+
+def cifar_at_resolution(data: CifarArrays, resolution: int) -> CifarArrays:
+    """Both splits of ``data`` resized to ``resolution`` px (unchanged at their own size): what a
+    derived network that chose a smaller input resolution trains and tests on."""
+    if data.train_x.shape[1] == resolution:
+        return data
+    return replace(data, train_x=resize_image_arrays(data.train_x, resolution),
+                   test_x=resize_image_arrays(data.test_x, resolution),
+                   source=f"{data.source} resized to {resolution} px")
 
 
 class ResolutionMixer(nn.Module):
