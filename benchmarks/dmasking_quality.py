@@ -9,8 +9,10 @@ one interleaved session. The DMasking search:
 * cost: this CPU's ONNX Runtime LUT of the space (``hwnas lut build --space dmasking-cifar``,
   built here once, resumably; uncalibrated, since its calibration networks would span three
   resolutions), effective-shape cost (:mod:`hwnas.dnas.dmasking_cost`);
-* loss: FBNet's hard-budget form with T = the cost of the full-width, 32 px network with k3_e3
-  at every layer, the rule the FBNet DNAS benchmark uses (``dnas_common.reference_target``).
+* loss: the target form of the FBNet DNAS benchmark (``Budget.target_form``, two-sided) with
+  T = the cost of the full-width, 32 px network with k3_e3 at every layer, the rule the FBNet
+  DNAS benchmark uses (``dnas_common.reference_target``); its weight-only epochs, search epochs
+  and learning rates are the FBNet searches' (no shared warm-up: another supernet).
 
 The derived network runs at its chosen resolution, so it is trained and tested on CIFAR-10
 resized to that resolution (bilinear, antialiased: ``hwnas.dnas.masking.resize_image_arrays``) and
@@ -90,9 +92,14 @@ def search(cost_model: CostModel, data: CifarArrays, budget: common.Budget,
                                     batch_size=budget.batch_size, seed=budget.seed)
     print(f"dmasking search: {weights.num_images} weight / {theta.num_images} theta images",
           flush=True)
-    result = run_dmasking(space, cost_model, weights, theta, epochs=budget.search_epochs,
-                          warmup_epochs=budget.warmup_epochs, weight_lr=0.05, seed=budget.seed,
-                          target_latency=reference_target(tables, budget), run_dir=run_dir,
+    # Its supernet is not the FBNet one, so no shared warm-up: the same number of weight-only
+    # epochs, then the same search epochs, with the FBNet searches' rates and target form.
+    result = run_dmasking(space, cost_model, weights, theta,
+                          epochs=budget.warmup_epochs + budget.search_epochs,
+                          warmup_epochs=budget.warmup_epochs, weight_lr=common.WEIGHT_LR,
+                          theta_lr=budget.theta_lr, seed=budget.seed,
+                          target_latency=reference_target(tables, budget),
+                          target_form=budget.target_form, run_dir=run_dir,
                           resume=run_dir.exists(), num_samples=8,
                           checkpoint_every=max(1, len(weights) // 2))
     return result, tables

@@ -34,6 +34,8 @@ from hwnas.train.loop import train
 from hwnas.train.recipe import TrainRecipe
 
 SPACE = "fbnet-cifar"
+#: the training recipe's learning rate (``hwnas.train.recipe``), for the supernet weights too
+WEIGHT_LR = 0.025
 WORK = Path("benchmarks/results/dnas_work")
 
 
@@ -41,19 +43,36 @@ WORK = Path("benchmarks/results/dnas_work")
 class Budget:
     """One identical budget for every search and every training of a benchmark."""
 
-    search_per_class: int = 200  # 2,000 images: 1,600 weights / 400 theta
-    search_epochs: int = 10
-    warmup_epochs: int = 4  # weights only: the random-path supernet learns slowly on a CPU
-    train_per_class: int = 200
-    test_per_class: int = 100
-    train_epochs: int = 8
+    search_per_class: int = 1000  # 10,000 images: 8,000 weights / 2,000 theta
+    #: weights-only epochs of the one supernet warm-up that every search starts from (the
+    #: random-path supernet learns slowly: 250 steps left it at 12-14 % in the first run)
+    warmup_epochs: int = 6
+    #: epochs of each device's search after the shared warm-up (weights and theta alternate)
+    search_epochs: int = 5
+    train_per_class: int = 500
+    test_per_class: int = 500
+    train_epochs: int = 10
     batch_size: int = 64
     threads: int = 1
     seed: int = 0
-    #: every search uses FBNet's hard-budget loss with T = the cost, on the searched-for device,
-    #: of the network with this candidate at every layer (a mid-size network): one budget
-    #: rule for every device, so the searches differ only by the device's cost structure.
+    #: every search targets T = the cost, on the searched-for device, of the network with this
+    #: candidate at every layer (a mid-size network): one rule for every device, so the
+    #: searches differ only by the device's cost structure.
     reference_candidate: str = "k3_e3"
+    #: "absolute": the two-sided TuNAS-style target (``hwnas.dnas.loss``); the one-sided
+    #: budget let every search of the first run collapse to 18-21 skips out of 22.
+    target_form: str = "absolute"
+    #: the candidate of the six width/stride-changing layers, which are not searched: sampling
+    #: them kept the supernet at chance in CPU minutes (``hwnas.dnas.search`` docstring);
+    #: k3_e6 is MobileNetV2's block and what FBNet-B chose at most of them.
+    transition_candidate: str = "k3_e6"
+    #: "reinforce": theta's gradient compares whole paths on one batch (TuNAS); the Gumbel
+    #: straight-through gradient of one sampled residual block is dominated by its identity
+    #: term (``hwnas.dnas.steps.reinforce_theta_step``)
+    theta_estimator: str = "reinforce"
+    paths_per_batch: int = 4
+    #: Adam's rate for theta: 155 theta steps instead of the paper's thousands
+    theta_lr: float = 0.05
 
     @classmethod
     def quick(cls) -> Budget:
@@ -74,7 +93,17 @@ def parse_arguments(description: str, argv: list[str] | None) -> tuple[Any, Budg
     arguments = parser.parse_args(argv)
     budget = Budget.quick() if arguments.quick else Budget()
     work = WORK.with_name(WORK.name + ("_quick" if arguments.quick else ""))
+    check_work_budget(work, budget)
     return arguments, budget, work
+
+
+def check_work_budget(work: Path, budget: Budget) -> None:
+    """Record the budget in the work folder; refuse a folder whose cached steps used another."""
+    path = work / "budget.json"
+    if path.exists() and read_json(path, "benchmark budget") != budget.to_dict():
+        raise SystemExit(f"{work} holds results of another budget ({path}); move it away first")
+    if not path.exists():
+        atomic_write_json(path, budget.to_dict())
 
 
 def machine() -> dict[str, Any]:
@@ -93,26 +122,53 @@ def load_data() -> CifarArrays:
     return load_cifar10()
 
 
+def fixed_transitions(budget: Budget) -> dict[int, str]:
+    return {layer: budget.transition_candidate for layer in get_space(SPACE).transition_layers}
+
+
 def reference_target(cost_model: CostModel, budget: Budget) -> float:
     """The latency budget T of a search: ``cost_model``'s cost of the reference network."""
     return cost_model.cost(get_space(SPACE).uniform_arch(budget.reference_candidate))
 
 
+def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path) -> Path:
+    """Train the supernet weights alone (uniform random paths) for ``budget.warmup_epochs``;
+    every device's search starts from the returned checkpoint. ``cost_model`` is only recorded
+    (theta is not trained)."""
+    run_dir = work / "warmup"
+    if not (run_dir / "result.json").exists():
+        torch.set_num_threads(budget.threads)
+        weights, theta = search_batches(data, per_class=budget.search_per_class,
+                                        batch_size=budget.batch_size, seed=budget.seed)
+        print(f"warm-up: {budget.warmup_epochs} epochs on {weights.num_images} images",
+              flush=True)
+        run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.warmup_epochs,
+                 warmup_epochs=budget.warmup_epochs, weight_lr=WEIGHT_LR, seed=budget.seed,
+                 fixed_layers=fixed_transitions(budget), run_dir=run_dir, resume=run_dir.exists(), num_samples=1,
+                 checkpoint_every=max(1, len(weights) // 2))
+    return run_dir / "checkpoint.pt"
+
+
 def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
            work: Path) -> SearchResult:
-    """FBNet DNAS for ``cost_model``, cached by ``name``: alpha 0.2, beta 0.6, the hard-budget
-    form ``CE * alpha * max(1, LAT / T) ** beta`` with T from :func:`reference_target`."""
+    """FBNet DNAS for ``cost_model``, cached by ``name``, from the shared warm-up: alpha 0.2,
+    beta 0.6, ``budget.target_form`` with T from :func:`reference_target`."""
     run_dir = work / f"search-{name}"
     if (run_dir / "result.json").exists():
         return SearchResult.load(run_dir / "result.json")
+    warm_start = warm_up(cost_model, data, budget, work)
     torch.set_num_threads(budget.threads)
     weights, theta = search_batches(data, per_class=budget.search_per_class,
                                     batch_size=budget.batch_size, seed=budget.seed)
     print(f"search {name}: {weights.num_images} weight / {theta.num_images} theta images",
           flush=True)
     return run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.search_epochs,
-                    warmup_epochs=budget.warmup_epochs, weight_lr=0.025, seed=budget.seed,
+                    weight_lr=WEIGHT_LR, seed=budget.seed,
                     target_latency=reference_target(cost_model, budget),
+                    target_form=budget.target_form, warm_start=warm_start,
+                    fixed_layers=fixed_transitions(budget), theta_lr=budget.theta_lr,
+                    theta_estimator=budget.theta_estimator,
+                    paths_per_batch=budget.paths_per_batch,
                     run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
                     checkpoint_every=max(1, len(weights) // 2))
 
@@ -133,7 +189,7 @@ def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,
                          seed=budget.seed)
     print(f"train {name}: {arch.to_string()}", flush=True)
     result = train(arch, subset, recipe, run_dir, resume=(run_dir / "checkpoint.pt").exists(),
-                   threads=budget.threads)
+                   threads=budget.threads, eval_every=budget.train_epochs)
     return result.to_dict()
 
 

@@ -55,9 +55,11 @@ class DemoSettings:
     warmup_epochs: int = 2
     train_epochs: int = 6
     baseline_width: float = 0.5
-    #: the search's latency budget T is the predicted latency of the network with this
-    #: candidate at every layer; the loss is CE * 0.2 * max(1, LAT / T) ** 0.6
+    #: the search's latency target T is the predicted latency of the network with this
+    #: candidate at every layer; the loss is CE * 0.2 * max(LAT / T, T / LAT) ** 0.6
     reference_candidate: str = "k3_e3"
+    #: the width/stride-changing layers keep this candidate (``hwnas.dnas.search`` docstring)
+    transition_candidate: str = "k3_e6"
     compute_threads: int = 2  # training and search; latency is always timed with 1 thread
     quick_timing: bool = False  # smoke runs: few timed calls per key, 4 calibration networks
     seed: int = 0
@@ -100,12 +102,15 @@ def search(settings: DemoSettings, table: LatencyTable, data: CifarArrays,
     space = get_space(SPACE)
     target = table.cost(space.uniform_arch(settings.reference_candidate))
     hooks.step(f"2/5 FBNet search ({settings.search_epochs} epochs) with the table as LAT, "
-               f"budget {target:.3f} ms (the all-{settings.reference_candidate} network)")
+               f"target {target:.3f} ms (the all-{settings.reference_candidate} network), "
+               f"width/stride-changing layers fixed to {settings.transition_candidate}")
     weights, theta = search_batches(data, per_class=settings.subset_per_class, batch_size=64,
                                     seed=settings.seed)
     torch.set_num_threads(settings.compute_threads)
     return run_dnas(
         space, table, weights, theta, epochs=settings.search_epochs, target_latency=target,
+        target_form="absolute",
+        fixed_layers={layer: settings.transition_candidate for layer in space.transition_layers},
         warmup_epochs=settings.warmup_epochs, weight_lr=0.025, seed=settings.seed,
         run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
         checkpoint_every=max(1, len(weights) // 2), progress=hooks.search_progress,

@@ -36,6 +36,9 @@ def test_search_dnas_with_a_device_table_writes_a_run_directory(tmp_path):
     assert saved["cost_name"].startswith("pixel3") and saved["epochs"] == 1
     assert get_space("fbnet-cifar").contains(ArchSpec.from_string(saved["argmax"]["arch"]))
     assert (out / "theta_final.png").exists() and (out / "history.jsonl").exists()
+    transitions = get_space("fbnet-cifar").transition_layers
+    k3_e6 = get_space("fbnet-cifar").candidates.index("k3_e6")
+    assert all(saved["argmax"]["choices"][layer] == k3_e6 for layer in transitions)
     again = CliRunner().invoke(app, ["search", "dnas", "--cost", "pixel3", "--out", str(out),
                                      "--cifar", str(_cifar_folder(tmp_path / "x"))])
     assert again.exit_code == 2 and "Traceback" not in again.output
@@ -45,3 +48,26 @@ def test_search_dnas_bad_cost_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["search", "dnas", "--cost", "no-such-lut.json"])
     assert result.exit_code == 2
     assert "no-such-lut.json" in result.output and "Traceback" not in result.output
+
+
+def test_search_dnas_warm_starts_an_absolute_target_search_over_every_layer(tmp_path):
+    cifar = str(_cifar_folder(tmp_path))
+    common = ["search", "dnas", "--cost", "pixel3", "--cifar", cifar, "--subset-per-class", "10",
+              "--batch-size", "10", "--epochs", "1", "--samples", "2", "--fix-transitions",
+              "none"]
+    warm = CliRunner().invoke(app, common + ["--warmup-epochs", "1", "--out",
+                                             str(tmp_path / "warm")])
+    assert warm.exit_code == 0, warm.output
+    result = CliRunner().invoke(app, common + [
+        "--warmup-epochs", "0", "--target-latency", "3.0", "--target-form", "absolute",
+        "--theta-estimator", "reinforce", "--paths-per-batch", "2",
+        "--warm-start", str(tmp_path / "warm" / "checkpoint.pt"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["search"]
+    assert config["target_form"] == "absolute" and config["fixed_layers"] == []
+    assert config["theta_estimator"] == "reinforce" and config["paths_per_batch"] == 2
+    assert config["warm_start"].endswith("checkpoint.pt")
+    bad = CliRunner().invoke(app, common + ["--warmup-epochs", "0", "--target-latency", "3.0",
+                                            "--target-form", "both",
+                                            "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "'both'" in bad.output and "Traceback" not in bad.output

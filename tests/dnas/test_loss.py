@@ -76,3 +76,29 @@ def test_latency_factor_uses_alpha_as_scale_only():
     latency = torch.tensor(4.0)
     ratio = latency_factor(latency, alpha=0.4) / latency_factor(latency, alpha=0.2)
     assert ratio.item() == pytest.approx(2.0)
+
+
+def test_absolute_form_is_symmetric_in_log_latency_with_its_minimum_at_the_target():
+    cross_entropy = torch.tensor(1.5)
+
+    def loss(latency):
+        return search_loss(cross_entropy, torch.tensor(latency), alpha=0.2, beta=0.6,
+                           target=4.0, target_form="absolute").item()
+
+    assert loss(4.0) == pytest.approx(0.3)
+    assert loss(8.0) == pytest.approx(loss(2.0)) == pytest.approx(0.3 * 2.0**0.6)
+    assert loss(3.0) > loss(3.5) > loss(4.0) < loss(4.5) < loss(5.0)
+
+
+@pytest.mark.parametrize("latency, sign", [(3.0, -1.0), (5.0, 1.0)])
+def test_absolute_form_pulls_latency_to_the_target_from_both_sides(latency, sign):
+    value = torch.tensor(latency, requires_grad=True)
+    search_loss(torch.tensor(1.0), value, target=4.0, target_form="absolute").backward()
+    assert math.copysign(1.0, value.grad.item()) == sign
+
+
+def test_unknown_target_form_is_refused_by_name():
+    from hwnas.dnas.loss import check_loss_parameters
+
+    with pytest.raises(HwnasError, match="'two-sided'"):
+        check_loss_parameters(0.2, 0.6, 4.0, "two-sided")

@@ -136,7 +136,8 @@ def known_answer_search(space, cost_row, run_dir, **overrides):
                     synthetic_batches(4, 16, seed=2), run_dir=run_dir, **settings)
 
 
-@pytest.mark.parametrize("overrides", [{}, {"mode": "soft"}, {"target_latency": 3.0}])
+@pytest.mark.parametrize("overrides", [{}, {"mode": "soft"}, {"target_latency": 3.0},
+                                       {"theta_estimator": "reinforce"}])
 def test_latency_pulls_theta_to_the_cheap_candidate(space, tmp_path, overrides):
     # Weights frozen (lr 0): CE cannot tell the candidates apart, latency decides.
     result = known_answer_search(space, CHEAP_ROW, tmp_path / "run", **overrides)
@@ -154,6 +155,80 @@ def test_without_latency_pressure_the_costs_do_not_matter(space, tmp_path, overr
     cheap_first = known_answer_search(space, CHEAP_ROW[::-1], tmp_path / "b", **overrides)
     assert cheap_last.probabilities == cheap_first.probabilities
     assert np.array(cheap_last.probabilities).max() < 0.35
+
+
+def test_absolute_target_holds_the_expected_cost_at_the_target(space, tmp_path):
+    # Uniform theta expects 1 + 3 * 3.775 = 12.3 ms; the one-sided budget at 16 ms leaves plain
+    # CE (nothing moves, test above), the absolute form pulls the expectation up to 16 ms.
+    result = known_answer_search(space, CHEAP_ROW, tmp_path / "run", target_latency=16.0,
+                                 target_form="absolute", epochs=10)
+    assert result.expected_cost == pytest.approx(16.0, rel=0.1)
+    assert (np.array(result.probabilities)[:, 3] < 0.25).all()  # skip (0.1 ms) lost ground
+
+
+def test_warm_start_loads_the_weights_and_starts_theta_uniform(space, cheap_last_cost, tmp_path):
+    search(space, cheap_last_cost, tmp_path / "warm", epochs=2, warmup_epochs=2,
+           checkpoint_every=None)
+    warm = torch.load(tmp_path / "warm" / "checkpoint.pt", weights_only=True)["model"]
+    frozen = dict(epochs=1, warmup_epochs=1, weight_lr=0.0, momentum=0.0, weight_decay=0.0,
+                  checkpoint_every=None)
+    search(space, cheap_last_cost, tmp_path / "started", warm_start=tmp_path / "warm" /
+           "checkpoint.pt", **frozen)
+    started = torch.load(tmp_path / "started" / "checkpoint.pt", weights_only=True)["model"]
+    search(space, cheap_last_cost, tmp_path / "cold", **frozen)
+    cold = torch.load(tmp_path / "cold" / "checkpoint.pt", weights_only=True)["model"]
+    convolutions = [key for key in warm if key.endswith("weight") and warm[key].dim() == 4]
+    assert all(torch.equal(started[key], warm[key]) for key in convolutions)
+    assert not all(torch.equal(cold[key], warm[key]) for key in convolutions)
+    assert torch.equal(started["theta"], torch.zeros_like(started["theta"]))
+    config = json.loads((tmp_path / "started" / "config.json").read_text())
+    assert config["search"]["warm_start"].endswith("checkpoint.pt")
+
+
+def test_warm_start_from_another_space_or_no_file_is_refused(space, cheap_last_cost, tmp_path):
+    from .dnas_helpers import TINY_CANDIDATES
+
+    other = tiny_space(TINY_CANDIDATES[:2])
+    search(other, TableCost(other, np.ones((3, 2))), tmp_path / "other", epochs=1,
+           warmup_epochs=1, checkpoint_every=None)
+    with pytest.raises(HwnasError, match="does not fit this search space"):
+        search(space, cheap_last_cost, tmp_path / "a",
+               warm_start=tmp_path / "other" / "checkpoint.pt")
+    with pytest.raises(HwnasError, match="cannot read warm-start checkpoint"):
+        search(space, cheap_last_cost, tmp_path / "b", warm_start=tmp_path / "missing.pt")
+
+
+def test_fixed_layers_keep_their_candidate_and_resume(space, cheap_last_cost, tmp_path):
+    fixed = {1: "k3_e3"}
+    reference = search(space, cheap_last_cost, tmp_path / "a", fixed_layers=fixed)
+    probabilities = np.array(reference.probabilities)
+    assert probabilities[1].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert probabilities[0, 3] > 0.25  # the free layers still move (from uniform) to the skip
+    assert reference.argmax.choices[1] == 1
+    assert all(sample.choices[1] == 1 for sample in reference.samples)
+    with pytest.raises(Killed):
+        search(space, cheap_last_cost, tmp_path / "b", fixed_layers=fixed,
+               progress=kill_at(10))
+    resumed = search(space, cheap_last_cost, tmp_path / "b", fixed_layers=fixed, resume=True)
+    assert resumed == reference
+
+
+def test_reinforce_search_resumes_to_the_same_result(space, cheap_last_cost, tmp_path):
+    settings = dict(theta_estimator="reinforce", paths_per_batch=3)
+    reference = search(space, cheap_last_cost, tmp_path / "a", **settings)
+    with pytest.raises(Killed):
+        search(space, cheap_last_cost, tmp_path / "b", progress=kill_at(10), **settings)
+    resumed = search(space, cheap_last_cost, tmp_path / "b", resume=True, **settings)
+    assert resumed == reference
+    assert torch.equal(final_theta(tmp_path / "a"), final_theta(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("fixed, message", [({5: "skip"}, "fixed layer 5"),
+                                            ({0: "k7_e6"}, "'k7_e6'")])
+def test_bad_fixed_layers_are_refused_by_name(space, cheap_last_cost, tmp_path, fixed, message):
+    with pytest.raises(HwnasError, match=message):
+        search(space, cheap_last_cost, tmp_path, fixed_layers=fixed)
+    assert not (tmp_path / "config.json").exists()
 
 
 # ---- run directory ------------------------------------------------------------------------
@@ -237,7 +312,10 @@ def test_iterables_with_set_epoch_are_told_the_epoch(space, cheap_last_cost, tmp
      ({"temperature_decay": 1.2}, "temperature_decay"), ({"alpha": 0}, "alpha"),
      ({"beta": -1}, "beta"), ({"target_latency": 0}, "target_latency"),
      ({"mode": "hard"}, "mode"), ({"seed": -1}, "seed"), ({"checkpoint_every": 0}, "checkpoint"),
-     ({"num_samples": -2}, "num_samples"), ({"weight_decay": "1e-4"}, "weight_decay")],
+     ({"num_samples": -2}, "num_samples"), ({"weight_decay": "1e-4"}, "weight_decay"),
+     ({"target_form": "absolute"}, "target_form"),
+     ({"theta_estimator": "score"}, "theta_estimator"), ({"paths_per_batch": 1}, "paths_per_batch"),
+     ({"target_latency": 3.0, "target_form": "both"}, "target_form")],
 )
 def test_bad_hyper_parameters_raise_naming_the_value(space, cheap_last_cost, tmp_path,
                                                      overrides, name):

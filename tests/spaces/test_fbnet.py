@@ -49,3 +49,10 @@ def test_arch_outside_the_space_is_named():
         space.choices_of(other)
     with pytest.raises(SpecError, match="needs 22 choices"):
         space.to_arch([0] * 3)
+
+
+def test_transition_layers_are_the_ones_that_change_width_or_stride():
+    space = get_space("fbnet-cifar")
+    assert space.transition_layers == (1, 5, 9, 13, 17, 21)  # 16->24, s2, s2, 64->112, s2, ->352
+    # ImageNet strides 1/2/2/2/1/2/1: layer 1 both widens and strides.
+    assert get_space("fbnet-imagenet").transition_layers == (1, 5, 9, 13, 17, 21)

@@ -7,7 +7,7 @@ its run directory and resume live in :mod:`hwnas.dnas`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -83,6 +83,18 @@ def dnas_command(
     alpha: options.Alpha = 0.2,
     beta: options.Beta = 0.6,
     target_latency: options.TargetLatency = None,
+    target_form: options.TargetForm = "budget",
+    fix_transitions: Annotated[Optional[str], typer.Option(
+        "--fix-transitions", help="Give the width/stride-changing layers this candidate and "
+        "search the others (a random-path supernet over them barely trains in CPU minutes); "
+        "'none' searches every layer.")] = "k3_e6",
+    warm_start: options.WarmStart = None,
+    theta_estimator: Annotated[str, typer.Option(
+        "--theta-estimator", help="gumbel (FBNet's straight-through Gumbel gradient) or "
+        "reinforce (score function over --paths-per-batch paths of each theta batch).")] =
+        "gumbel",
+    paths_per_batch: Annotated[int, typer.Option(
+        min=2, help="Paths compared on each theta batch by --theta-estimator reinforce.")] = 4,
     samples: options.Samples = 10,
     seed: options.Seed = 0,
     threads: options.Threads = 1,
@@ -91,7 +103,10 @@ def dnas_command(
     data_dir: options.DataDir = None,
     cifar: options.Cifar = None,
 ) -> None:
-    """FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost."""
+    """FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost.
+
+    By default the six width/stride-changing layers are fixed to k3_e6 (--fix-transitions).
+    """
     import torch
 
     from hwnas.cli.search import resolve_cost
@@ -109,13 +124,17 @@ def dnas_command(
     data = _load_data(cifar, data_dir)
     weights, theta = search_batches(data, per_class=subset_per_class, batch_size=batch_size,
                                     seed=seed)
+    fixed_layers = ({} if fix_transitions in (None, "none") else
+                    {layer: fix_transitions for layer in search_space.transition_layers})
     run_dir = out or Path("runs") / f"dnas-{space}-{Path(cost).stem}-seed{seed}"
     console.print(f"searching {space} for {cost_model.name} ({cost_model.unit}): "
                   f"{weights.num_images} weight / {theta.num_images} theta images -> {run_dir}")
     result = run_search_with_progress(
         search_space, cost_model, weights, theta, epochs=epochs, warmup_epochs=warmup_epochs,
         weight_lr=weight_lr, theta_lr=theta_lr, alpha=alpha, beta=beta,
-        target_latency=target_latency, mode=mode, seed=seed, run_dir=run_dir, resume=resume,
+        target_latency=target_latency, target_form=target_form, fixed_layers=fixed_layers,
+        warm_start=warm_start, theta_estimator=theta_estimator,
+        paths_per_batch=paths_per_batch, mode=mode, seed=seed, run_dir=run_dir, resume=resume,
         num_samples=samples, checkpoint_every=max(1, len(weights) // 2),
     )
     print_result(result, run_dir)

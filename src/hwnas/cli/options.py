@@ -23,6 +23,12 @@ Alpha = Annotated[float, typer.Option(help="FBNet loss alpha.")]
 Beta = Annotated[float, typer.Option(help="FBNet loss beta.")]
 TargetLatency = Annotated[Optional[float], typer.Option(
     "--target-latency", help="Hard budget form of the loss, in the cost's unit.")]
+TargetForm = Annotated[str, typer.Option(
+    "--target-form", help="With --target-latency: 'budget' (penalise only above it) or "
+    "'absolute' (two-sided, hold the expected latency at it).")]
+WarmStart = Annotated[Optional[Path], typer.Option(
+    "--warm-start", help="Start the supernet weights from another run's checkpoint.pt of the "
+    "same space (e.g. a weights-only run, --warmup-epochs equal to --epochs).")]
 Samples = Annotated[int, typer.Option(min=1, help="Architectures drawn from P_theta.")]
 Seed = Annotated[int, typer.Option(min=0)]
 Threads = Annotated[int, typer.Option(min=1, help="torch threads.")]

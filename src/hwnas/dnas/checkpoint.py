@@ -114,3 +114,26 @@ def load_checkpoint(
         records=json.loads(payload["records_json"]),
         theta_history=list(history) if history.numel() else [],
     )
+
+
+def load_supernet_weights(path: str | Path, supernet: SuperNet) -> None:
+    """Load the weights and BN statistics of another search's checkpoint into ``supernet``,
+    leaving its theta as it is (a warm start: the shared weight warm-up of several searches).
+    The checkpoint must come from a supernet of the same space."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise HwnasError(f"cannot read warm-start checkpoint {path}: {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise HwnasError(f"{path} is not a DNAS checkpoint of format {FORMAT_VERSION}")
+    weights = {key: value for key, value in payload["model"].items() if key != "theta"}
+    try:
+        missing, unexpected = supernet.load_state_dict(weights, strict=False)
+    except RuntimeError as error:
+        raise HwnasError(f"warm-start checkpoint {path} does not fit this search space: "
+                         f"{error}") from None
+    missing = [key for key in missing if key != "theta"]
+    if missing or unexpected:
+        bad = (missing or unexpected)[0]
+        raise HwnasError(f"warm-start checkpoint {path} does not fit this search space: "
+                         f"{'missing' if missing else 'unexpected'} weight {bad!r}")

@@ -3,12 +3,15 @@
 Defaults and where they come from (see ``reference/papers-and-peers.md`` section 1.3):
 weights SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine over epochs; theta Adam lr 0.01,
 weight decay 5e-4 (the public FBNet reimplementations' configs); temperature 5.0 decayed by
-exp(-0.045) per epoch; loss alpha 0.2, beta 0.6 (FBNet). ``warmup_epochs`` (weights only, no
+exp(-0.045) per epoch; loss alpha 0.2, beta 0.6 (FBNet); with a target latency the one-sided
+"budget" form by default (:mod:`hwnas.dnas.loss`). ``warm_start`` names another search's
+checkpoint whose supernet weights this one starts from (theta starts uniform). ``warmup_epochs`` (weights only, no
 theta updates) is not given by the paper; reimplementations use 2-10 of 90 epochs.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -19,6 +22,11 @@ from hwnas.dnas.supernet import MODES
 from hwnas.dnas.temperature import check_schedule
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
+
+
+#: "gumbel": FBNet's Gumbel-softmax gradient; "reinforce": score function with a leave-one-out
+#: baseline over ``paths_per_batch`` paths (:func:`hwnas.dnas.steps.reinforce_theta_step`).
+THETA_ESTIMATORS = ("gumbel", "reinforce")
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,16 @@ class DnasConfig:
     alpha: float
     beta: float
     target_latency: float | None
+    target_form: str
     mode: str
     seed: int
     checkpoint_every: int | None
     num_samples: int
     device: str
+    warm_start: str | None = None
+    fixed_layers: tuple[tuple[int, str], ...] = ()
+    theta_estimator: str = "gumbel"
+    paths_per_batch: int = 4
 
     def __post_init__(self) -> None:
         _check_integer("epochs", self.epochs, minimum=1)
@@ -61,7 +74,19 @@ class DnasConfig:
         if self.momentum >= 1:
             raise HwnasError(f"momentum must be in [0, 1), got {self.momentum!r}")
         check_schedule(self.initial_temperature, self.temperature_decay)
-        check_loss_parameters(self.alpha, self.beta, self.target_latency)
+        check_loss_parameters(self.alpha, self.beta, self.target_latency, self.target_form)
+        if self.target_form != "budget" and self.target_latency is None:
+            raise HwnasError(f"target_form {self.target_form!r} needs a target_latency")
+        if self.theta_estimator not in THETA_ESTIMATORS:
+            raise HwnasError(f"theta_estimator must be one of {THETA_ESTIMATORS}, got "
+                             f"{self.theta_estimator!r}")
+        _check_integer("paths_per_batch", self.paths_per_batch, minimum=2)
+        if not isinstance(self.fixed_layers, tuple):
+            raise HwnasError(f"fixed_layers must be a mapping layer -> candidate, got "
+                             f"{self.fixed_layers!r}")
+        if self.warm_start is not None and (not isinstance(self.warm_start, str)
+                                            or not self.warm_start):
+            raise HwnasError(f"warm_start must be a checkpoint path, got {self.warm_start!r}")
         if self.mode not in MODES:
             raise HwnasError(f"mode must be one of {MODES}, got {self.mode!r}")
         _check_integer("seed", self.seed, minimum=0)
@@ -72,7 +97,8 @@ class DnasConfig:
             raise HwnasError(f"device must be a device name such as 'cpu', got {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON types only (tuples as lists), so it equals its own ``config.json`` on resume."""
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def field_names(cls) -> list[str]:

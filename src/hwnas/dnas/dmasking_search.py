@@ -66,14 +66,16 @@ def masked_weight_step(supernet: MaskedSuperNet, optimizer: torch.optim.Optimize
 def masked_theta_step(supernet: MaskedSuperNet, optimizer: torch.optim.Optimizer,
                       images: torch.Tensor, labels: torch.Tensor, *, temperature: float,
                       generator: torch.Generator, mode: str, costs: ShapeCostTables,
-                      alpha: float, beta: float, target: float | None
+                      alpha: float, beta: float, target: float | None,
+                      target_form: str = "budget"
                       ) -> tuple[float, float, float]:
     """One Adam step of theta on the latency-aware loss: (loss, CE, LAT)."""
     sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
     weights, indices = supernet.mixing_weights(sample, mode)
     cross_entropy = F.cross_entropy(supernet(images, weights, indices), labels)
     latency = costs.cost(weights)
-    loss = search_loss(cross_entropy, latency, alpha=alpha, beta=beta, target=target)
+    loss = search_loss(cross_entropy, latency, alpha=alpha, beta=beta, target=target,
+                       target_form=target_form)
     optimizer.zero_grad(set_to_none=True)
     (gradient,) = torch.autograd.grad(loss, [supernet.theta])
     supernet.theta.grad = gradient
@@ -137,7 +139,7 @@ class _MaskedSearch(_Search):
         loss, cross_entropy, latency = masked_theta_step(
             self.supernet, self.theta_optimizer, images, labels, temperature=temperature,
             generator=self.generator, mode=config.mode, costs=self.costs, alpha=config.alpha,
-            beta=config.beta, target=config.target_latency)
+            beta=config.beta, target=config.target_latency, target_form=config.target_form)
         for name, value in (("loss", loss), ("ce", cross_entropy), ("lat", latency)):
             state.add(f"theta_{name}", value)
         state.add("theta_steps", 1)
@@ -217,7 +219,7 @@ def run_dmasking(
     theta_weight_decay: float = 5e-4,
     initial_temperature: float = 5.0, temperature_decay: float = TEMPERATURE_DECAY,
     alpha: float = 0.2, beta: float = 0.6, target_latency: float | None = None,
-    mode: str = "sampled", cost_mode: str = "effective", seed: int = 0, run_dir: str | Path,
+    target_form: str = "budget", mode: str = "sampled", cost_mode: str = "effective", seed: int = 0, run_dir: str | Path,
     resume: bool = False, checkpoint_every: int | None = None, num_samples: int = 10,
     device: str = "cpu", progress: Callable[[SearchProgress], None] | None = None,
     plots: bool = True,
@@ -229,8 +231,9 @@ def run_dmasking(
     config = DnasConfig(
         epochs=epochs, warmup_epochs=warmup_epochs, weight_lr=weight_lr, momentum=momentum,
         weight_decay=weight_decay, weight_grad_clip=weight_grad_clip, theta_lr=theta_lr,
-        theta_weight_decay=theta_weight_decay, initial_temperature=initial_temperature, temperature_decay=temperature_decay,
-        alpha=alpha, beta=beta, target_latency=target_latency, mode=mode, seed=seed,
+        theta_weight_decay=theta_weight_decay, initial_temperature=initial_temperature,
+        temperature_decay=temperature_decay, alpha=alpha, beta=beta,
+        target_latency=target_latency, target_form=target_form, mode=mode, seed=seed,
         checkpoint_every=checkpoint_every, num_samples=num_samples, device=device,
     )
     if not isinstance(space, DMaskingSpace):

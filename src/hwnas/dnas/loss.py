@@ -33,6 +33,18 @@ pushing latency down below the budget (it is the soft, not the hard, constraint)
 scale ``lambda`` that must be tuned against CE. Since the budget is on the expected latency,
 the derived architecture can still exceed ``T``; :mod:`hwnas.dnas.result` reports its cost.
 
+**Absolute (two-sided) target.** ``target_form="absolute"`` penalises missing ``T`` on either
+side, in the spirit of TuNAS's absolute reward (Bender et al., CVPR 2020, eq. 1:
+``Q + beta * |LAT / T - 1|``), written in the same unit-free, multiplicative form:
+
+    L = CE * alpha * max(LAT / T, T / LAT) ** beta.
+
+Why it exists: with the one-sided budget a supernet whose weights are still poor sees parameter-
+free paths as no worse than the others, and nothing stops theta from drifting to them; in the
+first run of ``benchmarks/dnas_devices`` every search ended with 18-21 skips out of 22 and far
+under its budget. The two-sided form holds the expected latency at ``T``, so the search spends
+the budget and the choice is between networks of the latency the user asked for.
+
 ``alpha`` only scales the loss. Adam is invariant to that scale, so alpha's one effect is its
 ratio to theta's L2 weight decay (5e-4), which Adam adds to the gradient: alpha 1e-4 lets the
 decay hold theta at uniform. The balance between accuracy and latency is set by ``beta`` (and,
@@ -51,12 +63,18 @@ from hwnas.errors import HwnasError
 
 ALPHA = 0.2
 BETA = 0.6
+TARGET_FORMS = ("budget", "absolute")
 #: Floor for an expected cost that is not positive (a first-order model can produce one).
 MINIMUM_COST = 1e-6
 
 
-def check_loss_parameters(alpha: float, beta: float, target: float | None) -> None:
-    """Raise :class:`HwnasError` unless alpha > 0, beta >= 0 and target (if given) > 0."""
+def check_loss_parameters(
+    alpha: float, beta: float, target: float | None, target_form: str = "budget"
+) -> None:
+    """Raise :class:`HwnasError` unless alpha > 0, beta >= 0, target (if given) > 0 and
+    target_form is one of :data:`TARGET_FORMS`."""
+    if target_form not in TARGET_FORMS:
+        raise HwnasError(f"target_form must be one of {TARGET_FORMS}, got {target_form!r}")
     for name, value, minimum_allowed in (("alpha", alpha, False), ("beta", beta, True)):
         if not _finite(value) or value < 0 or (value == 0 and not minimum_allowed):
             bound = ">= 0" if minimum_allowed else "> 0"
@@ -90,13 +108,23 @@ def expected_cost(weights: torch.Tensor, matrix: torch.Tensor, constant: float) 
 
 
 def latency_factor(
-    latency: torch.Tensor, *, alpha: float = ALPHA, beta: float = BETA, target: float | None = None
+    latency: torch.Tensor,
+    *,
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    target: float | None = None,
+    target_form: str = "budget",
 ) -> torch.Tensor:
-    """``alpha * log(1 + LAT) ** beta`` (FBNet, guarded), or ``alpha * max(1, LAT/T) ** beta``."""
+    """``alpha * log(1 + LAT) ** beta`` (FBNet, guarded); with a target ``T``,
+    ``alpha * max(1, LAT/T) ** beta`` ("budget") or ``alpha * max(LAT/T, T/LAT) ** beta``
+    ("absolute")."""
     latency = latency.clamp_min(MINIMUM_COST)
     if target is None:
         return alpha * torch.log1p(latency) ** beta
-    return alpha * (latency / target).clamp_min(1.0) ** beta
+    ratio = latency / target
+    if target_form == "absolute":
+        return alpha * torch.maximum(ratio, 1.0 / ratio) ** beta
+    return alpha * ratio.clamp_min(1.0) ** beta
 
 
 def search_loss(
@@ -106,9 +134,12 @@ def search_loss(
     alpha: float = ALPHA,
     beta: float = BETA,
     target: float | None = None,
+    target_form: str = "budget",
 ) -> torch.Tensor:
     """The loss of the module docstring: ``CE * latency_factor(LAT)``."""
-    return cross_entropy * latency_factor(latency, alpha=alpha, beta=beta, target=target)
+    return cross_entropy * latency_factor(
+        latency, alpha=alpha, beta=beta, target=target, target_form=target_form
+    )
 
 
 def _finite(value: object) -> bool:

@@ -16,6 +16,16 @@ the training loop's learning rate; ProxylessNAS and TuNAS also train weights on 
 In both phases LAT is computed with the weights the forward pass used (soft ``m``, or the
 straight-through one-hot in ``sampled`` mode), so the loss is that of the network that ran.
 
+**Transition layers.** In a layer that changes the width or the stride there is no identity
+path: each candidate writes its output in channel coordinates of its own, and the layers after
+it see a different representation at every step. Measured here (fbnet-cifar, batch 64, SGD
+lr 0.025, steps 45-60): a child network reached CE 1.98, the supernet sampling only its 16
+same-shape layers 2.01, and the supernet sampling every layer stayed at chance (2.41; 2.39 at
+lr 0.01, worse at 0.05 and 0.1 and with Adam). Its theta then follows noise and collapses to
+parameter-free paths. ``fixed_layers={l: "k3_e6" for l in space.transition_layers}`` searches
+the other layers only, which a CPU-minutes budget can train; on a large budget the whole
+space can be searched as in the paper.
+
 Reproducibility: the Gumbel noise comes from a ``torch.Generator`` seeded with ``seed``; weights
 are initialised under ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (the caller's
 global RNG is left untouched). A checkpoint (:mod:`hwnas.dnas.checkpoint`) is written after every
@@ -34,18 +44,32 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
 from hwnas.cost.base import CostModel, LayerCostMatrix
-from hwnas.dnas.checkpoint import THETA, WEIGHTS, SearchState, load_checkpoint, save_checkpoint
+from hwnas.dnas.checkpoint import (
+    THETA,
+    WEIGHTS,
+    SearchState,
+    load_checkpoint,
+    load_supernet_weights,
+    save_checkpoint,
+)
 from hwnas.dnas.config import DnasConfig, run_config
 from hwnas.dnas.loss import cost_matrix_tensor
 from hwnas.dnas.result import SearchResult, derive_argmax, derive_samples
 from hwnas.dnas.rundir import RunFiles
-from hwnas.dnas.steps import Batches, batch_to_device, iterate_batches, theta_step, weight_step
+from hwnas.dnas.steps import (
+    Batches,
+    batch_to_device,
+    iterate_batches,
+    reinforce_theta_step,
+    theta_step,
+    weight_step,
+)
 from hwnas.dnas.supernet import SuperNet
 from hwnas.dnas.temperature import TEMPERATURE_DECAY, temperature_at
 from hwnas.errors import HwnasError
@@ -87,6 +111,11 @@ def run_dnas(
     alpha: float = 0.2,
     beta: float = 0.6,
     target_latency: float | None = None,
+    target_form: str = "budget",
+    warm_start: str | Path | None = None,
+    fixed_layers: Mapping[int, str] | None = None,
+    theta_estimator: str = "gumbel",
+    paths_per_batch: int = 4,
     mode: str = "sampled",
     seed: int = 0,
     run_dir: str | Path,
@@ -99,6 +128,16 @@ def run_dnas(
 ) -> SearchResult:
     """Search ``space`` for ``epochs`` epochs and write the run directory (module docstring).
 
+    ``target_latency`` switches the loss to a target form (``target_form`` "budget": one-sided,
+    or "absolute": two-sided, :mod:`hwnas.dnas.loss`). ``warm_start`` is the checkpoint of
+    another search of the same space whose supernet weights this one starts from (theta starts
+    uniform), e.g. a weights-only run (``warmup_epochs == epochs``) shared by several devices.
+    ``theta_estimator="reinforce"`` replaces the Gumbel gradient of theta by a score-function
+    one over ``paths_per_batch`` paths per theta batch (:func:`~hwnas.dnas.steps.
+    reinforce_theta_step`). ``fixed_layers`` ``{layer: candidate name}`` takes layers out of the
+    search (their one
+    candidate always runs), e.g. ``space.transition_layers`` (module docstring).
+
     ``weight_batches``/``theta_batches`` are re-iterable collections of ``(images, labels)``
     batches, or callables ``epoch -> iterable``. ``progress`` is called after every step (a
     rich progress bar in the CLI); ``plots=False`` skips the two PNGs. Returns the
@@ -110,11 +149,15 @@ def run_dnas(
         weight_decay=weight_decay, weight_grad_clip=weight_grad_clip, theta_lr=theta_lr,
         theta_weight_decay=theta_weight_decay,
         initial_temperature=initial_temperature, temperature_decay=temperature_decay,
-        alpha=alpha, beta=beta, target_latency=target_latency, mode=mode, seed=seed,
-        checkpoint_every=checkpoint_every, num_samples=num_samples, device=device,
+        alpha=alpha, beta=beta, target_latency=target_latency, target_form=target_form,
+        mode=mode, seed=seed, checkpoint_every=checkpoint_every, num_samples=num_samples,
+        device=device, warm_start=None if warm_start is None else str(warm_start),
+        fixed_layers=tuple(sorted((fixed_layers or {}).items())),
+        theta_estimator=theta_estimator, paths_per_batch=paths_per_batch,
     )
     if not isinstance(space, LayerwiseSpace):
         raise HwnasError(f"space must be a LayerwiseSpace, got {type(space).__name__}")
+    fixed = fixed_choices(space, config.fixed_layers)
     if not isinstance(cost_model, CostModel):
         raise HwnasError(f"cost_model must be a CostModel, got {type(cost_model).__name__}")
     costs = cost_model.layer_cost_matrix(space)
@@ -129,10 +172,30 @@ def run_dnas(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         search = _Search(space, config, costs, files, progress)
+        search.supernet.fix_layers(fixed)
         if resume and files.checkpoint.exists():
             search.restore()
+        elif config.warm_start is not None:
+            load_supernet_weights(config.warm_start, search.supernet)
         search.run(weight_batches, theta_batches)
         return search.finish(cost_model, plots=plots)
+
+
+def fixed_choices(space: LayerwiseSpace, fixed_layers: tuple[tuple[int, str], ...]
+                  ) -> dict[int, int]:
+    """``{layer: candidate index}`` of ``run_dnas(fixed_layers=...)``; raises naming a layer
+    outside the space or a candidate the space does not have."""
+    fixed = {}
+    for layer, name in fixed_layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not (
+                0 <= layer < space.num_layers):
+            raise HwnasError(f"fixed layer {layer!r} is not a layer of {space.name!r} "
+                             f"(0..{space.num_layers - 1})")
+        if name not in space.candidates:
+            raise HwnasError(f"fixed layer {layer}: unknown candidate {name!r} "
+                             f"(the space has {', '.join(space.candidates)})")
+        fixed[layer] = space.candidates.index(name)
+    return fixed
 
 
 class _Search:
@@ -241,12 +304,21 @@ class _Search:
             state.add("weight_correct", correct)
             state.add("weight_images", len(labels))
             return loss
-        loss, cross_entropy, latency = theta_step(
-            self.supernet, self.theta_optimizer, images, labels,
-            temperature=temperature, generator=self.generator, mode=config.mode,
-            matrix=self.matrix, constant=float(self.costs.constant),
-            alpha=config.alpha, beta=config.beta, target=config.target_latency,
-        )
+        if config.theta_estimator == "reinforce":
+            loss, cross_entropy, latency = reinforce_theta_step(
+                self.supernet, self.theta_optimizer, images, labels,
+                paths=config.paths_per_batch, generator=self.generator, matrix=self.matrix,
+                constant=float(self.costs.constant), alpha=config.alpha, beta=config.beta,
+                target=config.target_latency, target_form=config.target_form,
+            )
+        else:
+            loss, cross_entropy, latency = theta_step(
+                self.supernet, self.theta_optimizer, images, labels,
+                temperature=temperature, generator=self.generator, mode=config.mode,
+                matrix=self.matrix, constant=float(self.costs.constant),
+                alpha=config.alpha, beta=config.beta, target=config.target_latency,
+                target_form=config.target_form,
+            )
         for name, value in (("loss", loss), ("ce", cross_entropy), ("lat", latency)):
             state.add(f"theta_{name}", value)
         state.add("theta_steps", 1)

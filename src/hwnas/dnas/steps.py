@@ -5,6 +5,8 @@ the checks on the ``(images, labels)`` batches they take.
 ``theta_step``: draw Gumbel weights (differentiable in theta), forward, the latency-aware loss
 (:mod:`hwnas.dnas.loss`) with LAT computed from the same mixing weights the forward used, Adam
 step of theta only.
+``reinforce_theta_step``: the same loss with a score-function (REINFORCE) gradient of the CE
+factor instead of the Gumbel straight-through one (docstring there).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Union
 import torch
 import torch.nn.functional as F
 
-from hwnas.dnas.loss import expected_cost, search_loss
+from hwnas.dnas.loss import expected_cost, latency_factor, search_loss
 from hwnas.dnas.supernet import SuperNet, gumbel_softmax_sample, path_weights
 from hwnas.errors import HwnasError
 
@@ -38,7 +40,7 @@ def weight_step(
     """One SGD step of the weights on CE with theta fixed; returns (CE, correct predictions).
     ``grad_clip_norm`` clips the weights' gradient norm first (as the training recipe does)."""
     with torch.no_grad():
-        sample = gumbel_softmax_sample(supernet.theta, temperature, generator)
+        sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
     logits = supernet.run(images, sample, mode)
     loss = F.cross_entropy(logits, labels)
     optimizer.zero_grad(set_to_none=True)  # unused candidates keep grad None: SGD skips them
@@ -63,19 +65,83 @@ def theta_step(
     alpha: float,
     beta: float,
     target: float | None,
+    target_form: str = "budget",
 ) -> tuple[float, float, float]:
     """One Adam step of theta on the latency-aware loss; returns (loss, CE, LAT)."""
-    sample = gumbel_softmax_sample(supernet.theta, temperature, generator)
+    sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
     weights, indices = path_weights(sample, mode)
     cross_entropy = F.cross_entropy(supernet(images, weights, indices), labels)
     latency = expected_cost(weights, matrix, constant)
-    loss = search_loss(cross_entropy, latency, alpha=alpha, beta=beta, target=target)
+    loss = search_loss(
+        cross_entropy, latency, alpha=alpha, beta=beta, target=target, target_form=target_form
+    )
     optimizer.zero_grad(set_to_none=True)
     # Only theta's gradient: autograd then skips every conv weight gradient.
     (gradient,) = torch.autograd.grad(loss, [supernet.theta])
     supernet.theta.grad = gradient
     optimizer.step()
     return loss.item(), cross_entropy.item(), latency.item()
+
+
+def reinforce_theta_step(
+    supernet: SuperNet,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    paths: int,
+    generator: torch.Generator,
+    matrix: torch.Tensor,
+    constant: float,
+    alpha: float,
+    beta: float,
+    target: float | None,
+    target_form: str = "budget",
+) -> tuple[float, float, float]:
+    """One Adam step of theta on ``E_theta[CE] * latency_factor(E_theta[LAT])``; returns
+    (loss, mean CE, E_theta[LAT]).
+
+    ``paths`` architectures ``a_k ~ P_theta`` are run (forward only) on the same batch and
+    ``grad E[CE]`` is estimated with the leave-one-out baseline (Kool et al. 2019):
+
+        grad E[CE] ~= 1/K * sum_k (CE(a_k) - mean_{j != k} CE(a_j)) * grad log P_theta(a_k),
+
+    the score-function estimator TuNAS uses (Bender et al., CVPR 2020). Comparing paths on one
+    batch removes the batch-to-batch noise from the comparison. Why: in ``sampled`` mode the
+    straight-through gradient of a residual candidate is ``<dL/dout, x + F(x)>``, whose identity
+    term is the same for every candidate and does not cancel when only one candidate runs (it
+    does in ``soft`` mode), so theta drifts to whatever was sampled; and ``<dL/dout, F(x)>`` is the
+    gradient of a scale the block's last BN already learns, which weight training drives to ~0.
+    ``E_theta[LAT]`` is exact (the cost matrix under ``softmax(theta)``) and its gradient analytic.
+    """
+    logits = supernet.logits()
+    sampled: list[torch.Tensor] = []
+    losses: list[torch.Tensor] = []
+    with torch.no_grad():
+        for _ in range(paths):
+            indices = gumbel_softmax_sample(logits.detach(), 1.0, generator).indices
+            one_hot = torch.zeros_like(logits).scatter_(-1, indices.unsqueeze(-1), 1.0)
+            output = supernet(images, one_hot, indices.tolist())
+            sampled.append(indices)
+            losses.append(F.cross_entropy(output, labels))
+    cross_entropies = torch.stack(losses)
+    others_mean = (cross_entropies.sum() - cross_entropies) / (paths - 1)
+    advantages = cross_entropies - others_mean
+    log_probabilities = torch.log_softmax(logits, dim=-1)
+    path_log_probabilities = torch.stack([
+        log_probabilities.gather(1, indices.unsqueeze(-1)).sum() for indices in sampled
+    ])
+    policy_term = (advantages * path_log_probabilities).mean()  # its gradient ~ grad E[CE]
+    latency = expected_cost(torch.softmax(logits, dim=-1), matrix, constant)
+    factor = latency_factor(latency, alpha=alpha, beta=beta, target=target,
+                            target_form=target_form)
+    mean_ce = cross_entropies.mean()
+    surrogate = policy_term * factor.detach() + mean_ce * factor
+    optimizer.zero_grad(set_to_none=True)
+    (gradient,) = torch.autograd.grad(surrogate, [supernet.theta])
+    supernet.theta.grad = gradient
+    optimizer.step()
+    return (mean_ce * factor).item(), mean_ce.item(), latency.item()
 
 
 def iterate_batches(source: Batches, epoch: int, what: str) -> Iterator[Any]:

@@ -114,7 +114,22 @@ class SuperNet(nn.Module):
         )
         self.head = build_layer(shapes[-1])
         self.theta = nn.Parameter(torch.zeros(space.num_layers, space.num_candidates))
+        # -inf on the candidates a fixed layer may not take (fix_layers); not in state_dict.
+        self.register_buffer("logit_mask", torch.zeros(self.theta.shape), persistent=False)
         initialise_weights(self)
+
+    def fix_layers(self, fixed: dict[int, int]) -> None:
+        """Give each layer ``l`` of ``fixed`` the one candidate ``fixed[l]``: the others get
+        probability 0 (their logits are masked to -inf), so they are never sampled or derived."""
+        mask = torch.zeros_like(self.logit_mask)
+        for layer, candidate in fixed.items():
+            mask[layer] = float("-inf")
+            mask[layer, candidate] = 0.0
+        self.logit_mask.copy_(mask)
+
+    def logits(self) -> torch.Tensor:
+        """``theta`` with the fixed layers' other candidates at -inf: what is sampled from."""
+        return self.theta + self.logit_mask
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Every parameter but ``theta`` (trained by SGD on the weight split)."""
@@ -138,11 +153,11 @@ class SuperNet(nn.Module):
         return self(x, *path_weights(sample, mode))
 
     def probabilities(self) -> torch.Tensor:
-        """``P_theta`` [L, K] = softmax(theta) per layer, detached."""
-        return torch.softmax(self.theta.detach(), dim=-1)
+        """``P_theta`` [L, K] = softmax(logits) per layer, detached."""
+        return torch.softmax(self.logits().detach(), dim=-1)
 
     def argmax_choices(self) -> tuple[int, ...]:
-        return tuple(int(index) for index in self.theta.detach().argmax(dim=-1))
+        return tuple(int(index) for index in self.logits().detach().argmax(dim=-1))
 
     def child_state_dict(self, choices: Sequence[int]) -> dict[str, torch.Tensor]:
         """The weights of path ``choices`` under the key names of :class:`Network`."""

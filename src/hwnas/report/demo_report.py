@@ -70,15 +70,32 @@ def _latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str
     return lines + [""]
 
 
-def _search_section(result: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+def _loss_text(result: dict[str, Any], config: dict[str, Any]) -> str:
+    """The loss the search used, from its resolved configuration."""
+    target = result.get("target_latency")
+    if not target:
+        return "loss CE * 0.2 * log(1 + LAT)^0.6. "
+    if config.get("target_form") == "absolute":
+        text = (f"loss CE * 0.2 * max(LAT / T, T / LAT)^0.6 with target T = {target:.3f} "
+                f"{result['cost_unit']}. ")
+    else:
+        text = (f"loss CE * 0.2 * max(1, LAT / T)^0.6 with budget T = {target:.3f} "
+                f"{result['cost_unit']}. ")
+    fixed = config.get("fixed_layers") or []
+    if fixed:
+        text += (f"Layers {', '.join(str(layer) for layer, _ in fixed)} (width/stride changes) "
+                 f"were fixed to {', '.join(sorted({name for _, name in fixed}))}. ")
+    return text
+
+
+def _search_section(result: dict[str, Any], history: list[dict[str, Any]],
+                    config: dict[str, Any]) -> list[str]:
     lines = [
         "## Search",
         "",
         f"FBNet DNAS over `{result['space']}` ({len(result['candidates'])} candidates per layer), "
         f"{result['epochs']} epochs, cost model `{result['cost_name']}` ({result['cost_unit']}), "
-        + (f"loss CE * 0.2 * max(1, LAT / T)^0.6 with budget T = {result['target_latency']:.3f} "
-           f"{result['cost_unit']}. " if result.get("target_latency") else
-           "loss CE * 0.2 * log(1 + LAT)^0.6. ") +
+        + _loss_text(result, config) +
         f"Expected cost under the final P_theta: {result['expected_cost']:.3f} "
         f"{result['cost_unit']}; argmax predicted at {result['argmax']['cost']:.3f}.",
         "",
@@ -147,7 +164,9 @@ def write_report(root: str | Path) -> Path:
         "",
     ]
     lines += _latency_section(latency, table)
-    lines += _search_section(result, _history(root / "search" / "history.jsonl"))
+    config_path = root / "search" / "config.json"
+    config = read_json(config_path, "search config")["search"] if config_path.exists() else {}
+    lines += _search_section(result, _history(root / "search" / "history.jsonl"), config)
     lines += _training_section(root, latency)
     path = root / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")

@@ -84,6 +84,14 @@ class LayerwiseSpace:
         return sum(stage.depth for stage in self.stages)
 
     @property
+    def transition_layers(self) -> tuple[int, ...]:
+        """The layers that change the width or stride: no identity path, so each candidate
+        writes its output in its own channel coordinates (see ``hwnas.dnas.search``)."""
+        widths = [self.stem.out_channels] + [width for width, _ in self.layer_shapes]
+        return tuple(layer for layer, (width, stride) in enumerate(self.layer_shapes)
+                     if stride != 1 or width != widths[layer])
+
+    @property
     def num_candidates(self) -> int:
         return len(self.candidates)
 
