@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     accuracy[searched_name] = common.train_network(searched_name, archs[searched_name], data,
                                                   budget, work)["final_top1"]
     if not args.no_fbnet_dnas:
-        fbnet_result = common.search("local", common.local_lut(work), data, budget, work)
-        archs["searched-local"] = ArchSpec.from_string(fbnet_result.argmax.arch)
+        table = common.local_lut(work)
+        fbnet_result = common.search("local", table, data, budget, work)
+        archs["searched-local"] = common.derived_network(fbnet_result, table, budget)
         accuracy["searched-local"] = common.train_network(
             "searched-local", archs["searched-local"], data, budget, work)["final_top1"]
     output: dict[str, Any] = {

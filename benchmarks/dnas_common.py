@@ -27,7 +27,7 @@ from hwnas.data.cifar import CifarArrays, load_cifar10
 from hwnas.dnas import run_dnas
 from hwnas.dnas.data import search_batches
 from hwnas.dnas.masking import cifar_at_resolution
-from hwnas.dnas.result import SearchResult
+from hwnas.dnas.result import TARGET_BAND, SearchResult, derive_within_target
 from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
 from hwnas.train.loop import train
@@ -171,6 +171,20 @@ def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
                     paths_per_batch=budget.paths_per_batch,
                     run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
                     checkpoint_every=max(1, len(weights) // 2))
+
+
+def derived_network(result: SearchResult, cost_model: CostModel, budget: Budget) -> ArchSpec:
+    """The network a benchmark trains for a search: the most probable one whose predicted cost
+    meets the target (within [0.95 T, T] for the two-sided form;
+    ``hwnas.dnas.result.derive_within_target``), recomputed from the saved ``P_theta`` so that
+    results saved by earlier code get the same rule."""
+    space = get_space(SPACE)
+    target = result.target_latency
+    lower = TARGET_BAND * target if budget.target_form == "absolute" else None
+    derived = derive_within_target(space, np.array(result.probabilities),
+                                   cost_model.layer_cost_matrix(space), target, cost_model,
+                                   lower=lower)
+    return ArchSpec.from_string((derived or result.argmax).arch)
 
 
 def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,

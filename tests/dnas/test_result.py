@@ -94,3 +94,58 @@ def test_bad_probabilities_and_sample_counts_raise(space, cost):
     with pytest.raises(HwnasError, match="num_samples"):
         derive_samples(space, peaked(space, [0, 0, 0]), cost, num_samples=-1,
                        rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_within_target_is_the_most_probable_network_that_fits(space, seed):
+    import itertools
+
+    from hwnas.dnas.result import derive_within_target
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(0.5, 5.0, (space.num_layers, space.num_candidates))
+    cost = TableCost(space, matrix)
+    probabilities = rng.dirichlet(np.ones(space.num_candidates), size=space.num_layers)
+    costs = cost.layer_cost_matrix(space)
+    for target in np.quantile([cost.constant + matrix[range(3), c].sum()
+                               for c in itertools.product(range(4), repeat=3)], [0.1, 0.5, 0.9]):
+        fitting = [c for c in itertools.product(range(4), repeat=3)
+                   if cost.constant + matrix[range(3), c].sum() <= target]
+        best = max(fitting, key=lambda c: np.log(probabilities[range(3), c]).sum())
+        derived = derive_within_target(space, probabilities, costs, target, cost)
+        assert derived.cost <= target + 1e-9
+        assert derived.log_probability == pytest.approx(np.log(probabilities[range(3), best]).sum())
+
+
+def test_within_target_skips_impossible_candidates_and_targets(space):
+    from hwnas.dnas.result import derive_within_target
+
+    cost = TableCost(space, np.array([[1.0, 2.0, 3.0, 0.1]] * 3))
+    probabilities = np.full((3, 4), 0.25)
+    probabilities[1] = [0.0, 0.0, 1.0, 0.0]  # a fixed layer
+    costs = cost.layer_cost_matrix(space)
+    derived = derive_within_target(space, probabilities, costs, 100.0, cost)
+    assert derived.choices[1] == 2
+    assert derive_within_target(space, probabilities, costs, 1.0 + 0.1 + 2.9, cost) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_within_a_band_is_the_most_probable_network_in_the_band(space, seed):
+    import itertools
+
+    from hwnas.dnas.result import derive_within_target
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(0.5, 5.0, (space.num_layers, space.num_candidates))
+    cost = TableCost(space, matrix)
+    probabilities = rng.dirichlet(np.ones(space.num_candidates), size=space.num_layers)
+    totals = {c: cost.constant + matrix[range(3), c].sum()
+              for c in itertools.product(range(4), repeat=3)}
+    target = float(np.quantile(list(totals.values()), 0.7))
+    lower = 0.8 * target
+    band = [c for c, total in totals.items() if lower + 0.01 <= total <= target]
+    best = max(band, key=lambda c: np.log(probabilities[range(3), c]).sum())
+    derived = derive_within_target(space, probabilities, cost.layer_cost_matrix(space), target,
+                                   cost, lower=lower)
+    assert lower - 0.01 <= derived.cost <= target + 1e-9
+    assert derived.log_probability >= np.log(probabilities[range(3), best]).sum() - 1e-9

@@ -58,7 +58,10 @@ def print_result(result: Any, run_dir: Path) -> None:
     table = Table(title=f"derived architectures ({result.cost_name}, {result.cost_unit})")
     for column in ("rank", "predicted", "log P", "drawn", "architecture"):
         table.add_column(column)
-    rows = [("argmax", result.argmax)] + [(str(i + 1), d) for i, d in enumerate(result.samples)]
+    rows = [("argmax", result.argmax)]
+    if result.within_target is not None:
+        rows.append(("within target", result.within_target))
+    rows += [(str(i + 1), d) for i, d in enumerate(result.samples)]
     for rank, derived in rows:
         table.add_row(rank, f"{derived.cost:.3f}", f"{derived.log_probability:.2f}",
                       str(derived.count), derived.arch)

@@ -60,7 +60,14 @@ from hwnas.dnas.checkpoint import (
 )
 from hwnas.dnas.config import DnasConfig, run_config
 from hwnas.dnas.loss import cost_matrix_tensor
-from hwnas.dnas.result import SearchResult, derive_argmax, derive_samples
+from hwnas.dnas.result import (
+    TARGET_BAND,
+    DerivedArchitecture,
+    SearchResult,
+    derive_argmax,
+    derive_samples,
+    derive_within_target,
+)
 from hwnas.dnas.rundir import RunFiles
 from hwnas.dnas.steps import (
     Batches,
@@ -363,6 +370,15 @@ class _Search:
     def _weight_lr(self, epoch: int) -> float:
         return self.config.weight_lr * 0.5 * (1 + math.cos(math.pi * epoch / self.config.epochs))
 
+    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
+                              ) -> DerivedArchitecture | None:
+        target = self.config.target_latency
+        if target is None:
+            return None
+        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
+        return derive_within_target(self.space, probabilities, self.costs, target, cost_model,
+                                    lower=lower)
+
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         """Derive the argmax and sampled architectures, save result.json and the plots."""
         probabilities = self.supernet.probabilities().cpu().numpy().astype(np.float64)
@@ -383,6 +399,7 @@ class _Search:
                 num_samples=self.config.num_samples, rng=rng,
             ),
             probabilities=tuple(tuple(float(p) for p in row) for row in probabilities),
+            within_target=self._derive_within_target(probabilities, cost_model),
         )
         result.save(self.files.result)
         if plots:

@@ -117,6 +117,10 @@ def _search_section(result: dict[str, Any], history: list[dict[str, Any]],
         f"Argmax architecture: `{result['argmax']['arch']}`",
         "",
     ]
+    if result.get("within_target"):
+        lines += [f"Most probable architecture within the target (the one trained below, "
+                  f"predicted {result['within_target']['cost']:.3f} {result['cost_unit']}): "
+                  f"`{result['within_target']['arch']}`", ""]
     return lines
 
 
