@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 
@@ -5,7 +6,13 @@ import numpy as np
 import pytest
 
 from .dnas_helpers import TableCost
-from hwnas.dnas.result import DerivedArchitecture, SearchResult, derive_argmax, derive_samples
+from hwnas.dnas.result import (
+    DerivedArchitecture,
+    SearchResult,
+    derive_argmax,
+    derive_samples,
+    derive_within_target,
+)
 from hwnas.errors import HwnasError
 
 
@@ -96,30 +103,34 @@ def test_bad_probabilities_and_sample_counts_raise(space, cost):
                        rng=np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_within_target_is_the_most_probable_network_that_fits(space, seed):
-    import itertools
-
-    from hwnas.dnas.result import derive_within_target
-
+def random_problem(space, seed):
+    """Random layer costs and P_theta on the tiny space, and every network's total cost."""
     rng = np.random.default_rng(seed)
     matrix = rng.uniform(0.5, 5.0, (space.num_layers, space.num_candidates))
     cost = TableCost(space, matrix)
     probabilities = rng.dirichlet(np.ones(space.num_candidates), size=space.num_layers)
-    costs = cost.layer_cost_matrix(space)
-    for target in np.quantile([cost.constant + matrix[range(3), c].sum()
-                               for c in itertools.product(range(4), repeat=3)], [0.1, 0.5, 0.9]):
-        fitting = [c for c in itertools.product(range(4), repeat=3)
-                   if cost.constant + matrix[range(3), c].sum() <= target]
-        best = max(fitting, key=lambda c: np.log(probabilities[range(3), c]).sum())
-        derived = derive_within_target(space, probabilities, costs, target, cost)
+    totals = {choices: cost.constant + matrix[range(3), choices].sum()
+              for choices in itertools.product(range(4), repeat=3)}
+    return cost, probabilities, totals
+
+
+def log_p(probabilities, choices):
+    return np.log(probabilities[range(3), choices]).sum()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_within_target_is_the_most_probable_network_that_fits(space, seed):
+    cost, probabilities, totals = random_problem(space, seed)
+    for target in np.quantile(list(totals.values()), [0.1, 0.5, 0.9]):
+        fitting = [choices for choices, total in totals.items() if total <= target]
+        best = max(fitting, key=lambda choices: log_p(probabilities, choices))
+        derived = derive_within_target(space, probabilities, cost.layer_cost_matrix(space),
+                                       target, cost)
         assert derived.cost <= target + 1e-9
-        assert derived.log_probability == pytest.approx(np.log(probabilities[range(3), best]).sum())
+        assert derived.log_probability == pytest.approx(log_p(probabilities, best))
 
 
 def test_within_target_skips_impossible_candidates_and_targets(space):
-    from hwnas.dnas.result import derive_within_target
-
     cost = TableCost(space, np.array([[1.0, 2.0, 3.0, 0.1]] * 3))
     probabilities = np.full((3, 4), 0.25)
     probabilities[1] = [0.0, 0.0, 1.0, 0.0]  # a fixed layer
@@ -131,21 +142,12 @@ def test_within_target_skips_impossible_candidates_and_targets(space):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_within_a_band_is_the_most_probable_network_in_the_band(space, seed):
-    import itertools
-
-    from hwnas.dnas.result import derive_within_target
-
-    rng = np.random.default_rng(seed)
-    matrix = rng.uniform(0.5, 5.0, (space.num_layers, space.num_candidates))
-    cost = TableCost(space, matrix)
-    probabilities = rng.dirichlet(np.ones(space.num_candidates), size=space.num_layers)
-    totals = {c: cost.constant + matrix[range(3), c].sum()
-              for c in itertools.product(range(4), repeat=3)}
+    cost, probabilities, totals = random_problem(space, seed)
     target = float(np.quantile(list(totals.values()), 0.7))
     lower = 0.8 * target
-    band = [c for c, total in totals.items() if lower + 0.01 <= total <= target]
-    best = max(band, key=lambda c: np.log(probabilities[range(3), c]).sum())
+    band = [choices for choices, total in totals.items() if lower + 0.01 <= total <= target]
+    best = max(band, key=lambda choices: log_p(probabilities, choices))
     derived = derive_within_target(space, probabilities, cost.layer_cost_matrix(space), target,
                                    cost, lower=lower)
     assert lower - 0.01 <= derived.cost <= target + 1e-9
-    assert derived.log_probability >= np.log(probabilities[range(3), best]).sum() - 1e-9
+    assert derived.log_probability >= log_p(probabilities, best) - 1e-9

@@ -88,12 +88,7 @@ def load_checkpoint(
     generator: torch.Generator,
 ) -> SearchState:
     """Restore the objects from ``path`` in place and return the saved :class:`SearchState`."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise HwnasError(f"cannot read DNAS checkpoint {path}: {error}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        raise HwnasError(f"{path} is not a DNAS checkpoint of format {FORMAT_VERSION}")
+    payload = _read_payload(path, "DNAS checkpoint")
     try:
         supernet.load_state_dict(payload["model"], strict=True)
     except RuntimeError as error:
@@ -120,12 +115,7 @@ def load_supernet_weights(path: str | Path, supernet: SuperNet) -> None:
     """Load the weights and BN statistics of another search's checkpoint into ``supernet``,
     leaving its theta as it is (a warm start: the shared weight warm-up of several searches).
     The checkpoint must come from a supernet of the same space."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise HwnasError(f"cannot read warm-start checkpoint {path}: {error}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        raise HwnasError(f"{path} is not a DNAS checkpoint of format {FORMAT_VERSION}")
+    payload = _read_payload(path, "warm-start checkpoint")
     weights = {key: value for key, value in payload["model"].items() if key != "theta"}
     try:
         missing, unexpected = supernet.load_state_dict(weights, strict=False)
@@ -137,3 +127,14 @@ def load_supernet_weights(path: str | Path, supernet: SuperNet) -> None:
         bad = (missing or unexpected)[0]
         raise HwnasError(f"warm-start checkpoint {path} does not fit this search space: "
                          f"{'missing' if missing else 'unexpected'} weight {bad!r}")
+
+
+def _read_payload(path: str | Path, what: str) -> dict[str, Any]:
+    """The checkpoint's dictionary (tensors and plain values only: ``weights_only=True``)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise HwnasError(f"cannot read {what} {path}: {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise HwnasError(f"{path} is not a DNAS checkpoint of format {FORMAT_VERSION}")
+    return payload
