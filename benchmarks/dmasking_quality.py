@@ -12,7 +12,9 @@ one interleaved session. The DMasking search:
 * loss: the target form of the FBNet DNAS benchmark (``Budget.target_form``, two-sided) with
   T = the cost of the full-width, 32 px network with k3_e3 at every layer, the rule the FBNet
   DNAS benchmark uses (``dnas_common.reference_target``); its weight-only epochs, search epochs
-  and learning rates are the FBNet searches' (no shared warm-up: another supernet).
+  and learning rates are the FBNet searches' (no shared warm-up: another supernet); the first
+  layer of every stage keeps k3_e6, as the FBNet searches' transition layers do (widths and
+  resolution stay searched there).
 
 The derived network runs at its chosen resolution, so it is trained and tested on CIFAR-10
 resized to that resolution (bilinear, antialiased: ``hwnas.dnas.masking.resize_image_arrays``) and
@@ -99,7 +101,10 @@ def search(cost_model: CostModel, data: CifarArrays, budget: common.Budget,
                           warmup_epochs=budget.warmup_epochs, weight_lr=common.WEIGHT_LR,
                           theta_lr=budget.theta_lr, seed=budget.seed,
                           target_latency=reference_target(tables, budget),
-                          target_form=budget.target_form, run_dir=run_dir,
+                          target_form=budget.target_form,
+                          fixed_layers={layer.index: budget.transition_candidate
+                                        for layer in space.layers if layer.first},
+                          run_dir=run_dir,
                           resume=run_dir.exists(), num_samples=8,
                           checkpoint_every=max(1, len(weights) // 2))
     return result, tables

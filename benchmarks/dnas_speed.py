@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = summary(measure(args), args, threads_source)
     name = "dnas_speed_quick" if args.quick else "dnas_speed"
     atomic_write_json(args.out / f"{name}.json", results)
-    print(f"median step: " + ", ".join(
+    print("median step: " + ", ".join(
         f"{key} {value:.3f} s" for key, value in results["median_step_seconds"].items()))
     print(f"ratios: {results['ratios']}; target met: {results['target_met']}")
     return results

@@ -108,3 +108,17 @@ def test_bad_arguments_are_errors(tmp_path):
     with pytest.raises(HwnasError, match="cost mode"):
         run_dmasking(tiny_masking_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
                      cost_mode="median", run_dir=tmp_path)
+
+
+def test_fixed_layers_keep_their_block_and_the_rest_is_searched(tmp_path):
+    space = tiny_masking_space()
+    result = search(tmp_path, fixed_layers={0: "k5_e3", 1: "k3_e1"})
+    probabilities = np.asarray(result.probabilities)
+    first, second = 1 + space.num_stages, 2 + space.num_stages
+    assert probabilities[first, :2].tolist() == [0.0, 1.0]
+    assert probabilities[second, :2].tolist() == [1.0, 0.0]
+    assert probabilities[second + 1, :3].min() > 0  # layer 2 is still searched
+    for derived in (result.argmax, *result.samples):
+        assert derived.choices[first] == 1 and derived.choices[second] == 0
+    with pytest.raises(HwnasError, match="fixed layer 2: unknown candidate 'k3_e6'"):
+        search(tmp_path / "bad", fixed_layers={2: "k3_e6"})

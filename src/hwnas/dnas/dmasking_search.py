@@ -22,7 +22,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -212,6 +212,24 @@ def derive_samples(space: DMaskingSpace, probabilities: np.ndarray, cost_model: 
     return tuple(sorted(derived, key=lambda item: (item.cost, -item.log_probability)))
 
 
+def fixed_decisions(space: DMaskingSpace, fixed_layers: tuple[tuple[int, str], ...]
+                    ) -> dict[int, int]:
+    """``{decision row: option}`` of ``run_dmasking(fixed_layers={layer: block})``; raises
+    naming a layer outside the space or a block the layer cannot take."""
+    fixed = {}
+    for layer, name in fixed_layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not (
+                0 <= layer < space.num_layers):
+            raise HwnasError(f"fixed layer {layer!r} is not a layer of {space.name!r} "
+                             f"(0..{space.num_layers - 1})")
+        candidates = space.layers[layer].candidates
+        if name not in candidates:
+            raise HwnasError(f"fixed layer {layer}: unknown candidate {name!r} "
+                             f"(it has {', '.join(candidates)})")
+        fixed[1 + space.num_stages + layer] = candidates.index(name)
+    return fixed
+
+
 def run_dmasking(
     space: DMaskingSpace, cost_model: CostModel, weight_batches: Batches, theta_batches: Batches,
     *, epochs: int, warmup_epochs: int = 0, weight_lr: float = 0.1, momentum: float = 0.9,
@@ -219,7 +237,8 @@ def run_dmasking(
     theta_weight_decay: float = 5e-4,
     initial_temperature: float = 5.0, temperature_decay: float = TEMPERATURE_DECAY,
     alpha: float = 0.2, beta: float = 0.6, target_latency: float | None = None,
-    target_form: str = "budget", mode: str = "sampled", cost_mode: str = "effective", seed: int = 0, run_dir: str | Path,
+    target_form: str = "budget", fixed_layers: Mapping[int, str] | None = None,
+    mode: str = "sampled", cost_mode: str = "effective", seed: int = 0, run_dir: str | Path,
     resume: bool = False, checkpoint_every: int | None = None, num_samples: int = 10,
     device: str = "cpu", progress: Callable[[SearchProgress], None] | None = None,
     plots: bool = True,
@@ -227,13 +246,15 @@ def run_dmasking(
     """Search ``space`` (module docstring); arguments as :func:`hwnas.dnas.search.run_dnas`,
     plus ``cost_mode`` ("effective" or "expected", :mod:`hwnas.dnas.dmasking_cost`).
     ``cost_model``: a LUT of the space (or of its ``-sparse`` variant), ``FlopsCost`` or
-    ``ParamsCost``. Writes the run directory and returns the :class:`SearchResult`."""
+    ``ParamsCost``. ``fixed_layers`` ``{layer: block}`` takes layers' block choice out of the
+    search (e.g. the first layer of every stage, as ``run_dnas`` does with transition layers). Writes the run directory and returns the :class:`SearchResult`."""
     config = DnasConfig(
         epochs=epochs, warmup_epochs=warmup_epochs, weight_lr=weight_lr, momentum=momentum,
         weight_decay=weight_decay, weight_grad_clip=weight_grad_clip, theta_lr=theta_lr,
         theta_weight_decay=theta_weight_decay, initial_temperature=initial_temperature,
         temperature_decay=temperature_decay, alpha=alpha, beta=beta,
         target_latency=target_latency, target_form=target_form, mode=mode, seed=seed,
+        fixed_layers=tuple(sorted((fixed_layers or {}).items())),
         checkpoint_every=checkpoint_every, num_samples=num_samples, device=device,
     )
     if not isinstance(space, DMaskingSpace):
@@ -248,6 +269,7 @@ def run_dmasking(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         search = _MaskedSearch(space, config, costs, files, progress)
+        search.supernet.fix_decisions(fixed_decisions(space, config.fixed_layers))
         if resume and files.checkpoint.exists():
             search.restore()
         search.run(weight_batches, theta_batches)

@@ -237,6 +237,13 @@ class MaskedSuperNet(nn.Module):
     def weight_parameters(self) -> list[nn.Parameter]:
         return [param for name, param in self.named_parameters() if name != "theta"]
 
+    def fix_decisions(self, fixed: dict[int, int]) -> None:
+        """Give each decision row of ``fixed`` its one option (the others at -inf, as the
+        padding): a layer taken out of the search."""
+        for row, option in fixed.items():
+            self.logit_mask[row] = float("-inf")
+            self.logit_mask[row, option] = 0.0
+
     def logits(self) -> torch.Tensor:
         """``theta`` with the padding at -inf: what the Gumbel-softmax samples from."""
         return self.theta + self.logit_mask
