@@ -36,7 +36,7 @@ from hwnas.dnas.loss import search_loss
 from hwnas.dnas.masking import MaskedSuperNet
 from hwnas.dnas.result import DerivedArchitecture, SearchResult
 from hwnas.dnas.rundir import RunFiles
-from hwnas.dnas.search import SearchProgress, _Search
+from hwnas.dnas.search import SearchProgress, SearchLoop
 from hwnas.dnas.steps import Batches
 from hwnas.dnas.supernet import gumbel_softmax_sample
 from hwnas.dnas.temperature import TEMPERATURE_DECAY
@@ -115,8 +115,8 @@ class DMaskingRunFiles(RunFiles):
                                    title=f"{space.name}: probability of the final argmax")
 
 
-class _MaskedSearch(_Search):
-    """FBNet's search state and loop (:class:`hwnas.dnas.search._Search`) on the masked net."""
+class _MaskedSearch(SearchLoop):
+    """FBNet's search state and loop (:class:`hwnas.dnas.search.SearchLoop`) on the masked net."""
 
     def _build_supernet(self) -> torch.nn.Module:
         return MaskedSuperNet(self.space)

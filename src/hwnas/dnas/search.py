@@ -178,7 +178,7 @@ def run_dnas(
     devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        search = _Search(space, config, costs, files, progress)
+        search = SearchLoop(space, config, costs, files, progress)
         search.supernet.fix_layers(fixed)
         if resume and files.checkpoint.exists():
             search.restore()
@@ -205,8 +205,11 @@ def fixed_choices(space: LayerwiseSpace, fixed_layers: tuple[tuple[int, str], ..
     return fixed
 
 
-class _Search:
-    """The state of one run: supernet, optimisers, Gumbel generator and position."""
+class SearchLoop:
+    """The state of one run: supernet, optimisers, Gumbel generator and position, and the
+    epoch loop. :func:`run_dnas` drives it; the masked search (``hwnas.dnas.dmasking_search``)
+    reuses it by overriding ``_build_supernet``, ``_prepare_costs``, ``_step``, ``_record`` and
+    ``finish``."""
 
     def __init__(
         self,
