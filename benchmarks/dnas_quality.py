@@ -3,8 +3,9 @@ MobileNetV2's accuracy at 1.5x lower latency on the Samsung S8.)
 
 The search with this CPU's ONNX Runtime LUT (the "local" search of ``dnas_devices``, shared
 through the work folder) gives two networks, both trained: the most probable one within
-[0.95 T, T] of its latency target (what ``dnas_devices`` trains) and the per-layer argmax. They
-and MobileNetV2 (CIFAR strides) at several width multipliers are trained with one identical short
+[0.95 T, T] of its latency target (what ``dnas_devices`` trains) and the per-layer argmax. A
+control without search, a random network of the same space within [0.95 T, T], tells what the
+search adds to the space. They and MobileNetV2 (CIFAR strides) at several width multipliers are trained with one identical short
 recipe on CIFAR-10 and timed end to end with ONNX Runtime (1 thread, batch 1). Writes
 ``benchmarks/results/dnas_quality.json``::
 
@@ -30,6 +31,7 @@ from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.io import atomic_write_json
+from hwnas.spaces import get_space
 
 WIDTHS = (0.35, 0.5, 0.75, 1.0)
 
@@ -54,6 +56,21 @@ def interpolate_baseline(baseline: list[dict[str, Any]], latency_ms: float,
         "speedup_at_equal_accuracy": None if latency_at_accuracy is None
         else latency_at_accuracy / latency_ms,
     }
+
+
+def random_at_target(table: Any, target: float, budget: Any) -> ArchSpec:
+    """The control: the first uniform random network of the space (transition layers fixed
+    as in the search) whose predicted latency is within [0.95 T, T]. Same space, same latency,
+    no search: what the search adds is the difference to it."""
+    space = get_space(common.SPACE)
+    fixed = common.fixed_transitions(budget)
+    rng = np.random.default_rng(budget.seed)
+    while True:
+        choices = [space.candidates.index(fixed[layer]) if layer in fixed
+                   else int(rng.integers(space.num_candidates)) for layer in range(space.num_layers)]
+        arch = space.to_arch(choices)
+        if 0.95 * target <= table.cost(arch) <= target:
+            return arch
 
 
 def plot(points: list[tuple[str, dict[str, Any]]], baseline: list[dict[str, Any]],
@@ -94,7 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # per-layer argmax (module docstring).
     derived = {"searched-local": ("most probable within [0.95 T, T]",
                                   common.derived_network(result, table, budget)),
-               "searched-local-argmax": ("argmax", ArchSpec.from_string(result.argmax.arch))}
+               "searched-local-argmax": ("argmax", ArchSpec.from_string(result.argmax.arch)),
+               "random-local": ("control: random network within [0.95 T, T], no search",
+                                random_at_target(table, result.target_latency, budget))}
     for name, (_, arch) in derived.items():
         archs[name] = arch
         accuracy[name] = common.train_network(name, arch, data, budget, work)["final_top1"]

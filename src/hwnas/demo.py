@@ -46,7 +46,7 @@ QUICK_TIMING = TimingSettings(warmup=2, repeats=5, rounds=1)
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of the demo; the defaults took 3.6 minutes on the 2-core development machine."""
+    """Sizes of the demo; the defaults took 5.0 minutes on the 2-core development machine."""
 
     out: Path = Path("runs/demo")
     subset_per_class: int = 200  # 2,000 training images: 1,600 for weights, 400 for theta

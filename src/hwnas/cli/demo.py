@@ -60,7 +60,7 @@ def demo(
     from hwnas.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=out, data_dir=data_dir, seed=seed, **(QUICK if quick else {}))
-    console.print(f"hwnas demo -> {out} (about {'1' if quick else '4'} minutes on 2 cores)")
+    console.print(f"hwnas demo -> {out} (about {'1' if quick else '5'} minutes on 2 cores)")
     with _bars() as bar:
         report = run_demo(settings, lambda: _load_data(None, data_dir), _hooks(bar))
     console.print(f"report: {report}")
