@@ -36,7 +36,7 @@ from hwnas.dnas.loss import search_loss
 from hwnas.dnas.masking import MaskedSuperNet
 from hwnas.dnas.result import DerivedArchitecture, SearchResult
 from hwnas.dnas.rundir import RunFiles
-from hwnas.dnas.search import SearchProgress, SearchLoop
+from hwnas.dnas.search import SearchLoop, SearchProgress, fixed_index
 from hwnas.dnas.steps import Batches
 from hwnas.dnas.supernet import gumbel_softmax_sample
 from hwnas.dnas.temperature import TEMPERATURE_DECAY
@@ -214,20 +214,11 @@ def derive_samples(space: DMaskingSpace, probabilities: np.ndarray, cost_model: 
 
 def fixed_decisions(space: DMaskingSpace, fixed_layers: tuple[tuple[int, str], ...]
                     ) -> dict[int, int]:
-    """``{decision row: option}`` of ``run_dmasking(fixed_layers={layer: block})``; raises
-    naming a layer outside the space or a block the layer cannot take."""
-    fixed = {}
-    for layer, name in fixed_layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not (
-                0 <= layer < space.num_layers):
-            raise HwnasError(f"fixed layer {layer!r} is not a layer of {space.name!r} "
-                             f"(0..{space.num_layers - 1})")
-        candidates = space.layers[layer].candidates
-        if name not in candidates:
-            raise HwnasError(f"fixed layer {layer}: unknown candidate {name!r} "
-                             f"(it has {', '.join(candidates)})")
-        fixed[1 + space.num_stages + layer] = candidates.index(name)
-    return fixed
+    """``{decision row: option}`` of ``run_dmasking(fixed_layers={layer: block})``."""
+    return {1 + space.num_stages + layer: fixed_index(
+                space.name, space.num_layers, layer, name,
+                lambda index: space.layers[index].candidates)
+            for layer, name in fixed_layers}
 
 
 def run_dmasking(

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -190,19 +190,24 @@ def run_dnas(
 
 def fixed_choices(space: LayerwiseSpace, fixed_layers: tuple[tuple[int, str], ...]
                   ) -> dict[int, int]:
-    """``{layer: candidate index}`` of ``run_dnas(fixed_layers=...)``; raises naming a layer
-    outside the space or a candidate the space does not have."""
-    fixed = {}
-    for layer, name in fixed_layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not (
-                0 <= layer < space.num_layers):
-            raise HwnasError(f"fixed layer {layer!r} is not a layer of {space.name!r} "
-                             f"(0..{space.num_layers - 1})")
-        if name not in space.candidates:
-            raise HwnasError(f"fixed layer {layer}: unknown candidate {name!r} "
-                             f"(the space has {', '.join(space.candidates)})")
-        fixed[layer] = space.candidates.index(name)
-    return fixed
+    """``{layer: candidate index}`` of ``run_dnas(fixed_layers=...)``."""
+    return {layer: fixed_index(space.name, space.num_layers, layer, name,
+                               lambda _: space.candidates)
+            for layer, name in fixed_layers}
+
+
+def fixed_index(space_name: str, num_layers: int, layer: Any, name: str,
+                candidates_of: Callable[[int], Sequence[str]]) -> int:
+    """The index of candidate ``name`` among ``candidates_of(layer)``; raises naming a layer
+    outside the space or a candidate the layer does not have."""
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < num_layers:
+        raise HwnasError(f"fixed layer {layer!r} is not a layer of {space_name!r} "
+                         f"(0..{num_layers - 1})")
+    candidates = tuple(candidates_of(layer))
+    if name not in candidates:
+        raise HwnasError(f"fixed layer {layer}: unknown candidate {name!r} "
+                         f"(the layer has {', '.join(candidates)})")
+    return candidates.index(name)
 
 
 class SearchLoop:
