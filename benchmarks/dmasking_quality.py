@@ -55,7 +55,6 @@ from hwnas.dnas.data import search_batches
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.dmasking_search import run_dmasking
 from hwnas.dnas.result import SearchResult
-from hwnas.io import atomic_write_json
 from hwnas.spaces import get_space
 
 SPACE = "dmasking-cifar"
@@ -171,11 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         points += [("FBNet DNAS", fbnet)] if fbnet is not None else []
         plot(points, baseline,
              args.out / ("dmasking_quality_quick.png" if args.quick else "dmasking_quality.png"))
-    output["wall_s"] = time.perf_counter() - started
-    name = "dmasking_quality_quick.json" if args.quick else "dmasking_quality.json"
-    atomic_write_json(args.out / name, output)
-    print(f"wrote {args.out / name}")
-    return output
+    return common.write_output(args.out, "dmasking_quality", args.quick, output, started)
 
 
 if __name__ == "__main__":

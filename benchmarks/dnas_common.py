@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,16 @@ def check_work_budget(work: Path, budget: Budget) -> None:
         raise SystemExit(f"{work} holds results of another budget ({path}); move it away first")
     if not path.exists():
         atomic_write_json(path, budget.to_dict())
+
+
+def write_output(out: Path, name: str, quick: bool, output: dict[str, Any],
+                 started: float) -> dict[str, Any]:
+    """Add the wall time and write ``out/<name>.json`` (``<name>_quick.json`` for smoke runs)."""
+    output["wall_s"] = time.perf_counter() - started
+    path = out / f"{name}{'_quick' if quick else ''}.json"
+    atomic_write_json(path, output)
+    print(f"wrote {path}")
+    return output
 
 
 def machine() -> dict[str, Any]:

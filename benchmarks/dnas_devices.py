@@ -28,7 +28,6 @@ from typing import Any
 from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.device_table import DEVICE_NAMES, load_device_table
-from hwnas.io import atomic_write_json
 
 DEVICES = ("local",) + DEVICE_NAMES
 
@@ -88,11 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         output["local_engine"] = local["engine"]
         output["summary"] = summary(output["latency_ms"], accuracy)
-    output["wall_s"] = time.perf_counter() - started
-    name = "dnas_devices_quick.json" if args.quick else "dnas_devices.json"
-    atomic_write_json(args.out / name, output)
-    print(f"wrote {args.out / name}")
-    return output
+    return common.write_output(args.out, "dnas_devices", args.quick, output, started)
 
 
 if __name__ == "__main__":

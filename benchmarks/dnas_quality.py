@@ -30,7 +30,6 @@ import numpy as np
 from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
-from hwnas.io import atomic_write_json
 from hwnas.spaces import get_space
 
 WIDTHS = (0.35, 0.5, 0.75, 1.0)
@@ -137,11 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         output.update(searched=searched, mobilenet_v2=baseline, engine=latency["engine"])
         plot([(f"FBNet DNAS for this CPU: {row['derivation']}", row) for row in searched],
              baseline, args.out / ("dnas_quality_quick.png" if args.quick else "dnas_quality.png"))
-    output["wall_s"] = time.perf_counter() - started
-    name = "dnas_quality_quick.json" if args.quick else "dnas_quality.json"
-    atomic_write_json(args.out / name, output)
-    print(f"wrote {args.out / name}")
-    return output
+    return common.write_output(args.out, "dnas_quality", args.quick, output, started)
 
 
 if __name__ == "__main__":
