@@ -11,15 +11,15 @@ schedule, run directory, checkpoints and bit-exact resume. This module swaps in
 * LAT = the effective-shape (or exact expected) cost of the weights the forward pass used
   (:class:`~hwnas.dnas.dmasking_cost.ShapeCostTables`), instead of FBNet's ``sum m * matrix``.
 
-Derivation: the argmax of every decision, and ``num_samples`` draws from ``P_theta`` (one
-categorical draw per decision, de-duplicated, ranked by cost). The derived :class:`ArchSpec` is at
-the chosen resolution.
+Derivation (:mod:`hwnas.dnas.dmasking_derive`): the argmax of every decision, ``num_samples``
+draws from ``P_theta`` (one categorical draw per decision, de-duplicated, ranked by cost) and,
+with a target, the most probable network within it (within ``[0.95 T, T]`` for the two-sided
+form). The derived :class:`ArchSpec` is at the chosen resolution.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -32,9 +32,10 @@ from hwnas.cost.base import CostModel
 from hwnas.dnas.checkpoint import WEIGHTS
 from hwnas.dnas.config import DnasConfig
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
+from hwnas.dnas.dmasking_derive import derive, derive_samples, derive_within_target
 from hwnas.dnas.loss import search_loss
 from hwnas.dnas.masking import MaskedSuperNet
-from hwnas.dnas.result import DerivedArchitecture, SearchResult
+from hwnas.dnas.result import TARGET_BAND, DerivedArchitecture, SearchResult
 from hwnas.dnas.rundir import RunFiles
 from hwnas.dnas.search import SearchLoop, SearchProgress, fixed_index
 from hwnas.dnas.steps import Batches
@@ -168,6 +169,15 @@ class _MaskedSearch(SearchLoop):
             "seconds": time.perf_counter() - started,
         }
 
+    def _derive_masked_within_target(self, probabilities: np.ndarray,
+                                     pricing: DMaskingCost) -> DerivedArchitecture | None:
+        target = self.config.target_latency
+        if target is None:
+            return None
+        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
+        return derive_within_target(self.space, probabilities, self.costs, target, pricing,
+                                    lower=lower)
+
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         probabilities = self.supernet.probabilities().cpu().double().numpy()
         rng = np.random.default_rng([self.config.seed, 2020])  # derivation has its own stream
@@ -182,34 +192,12 @@ class _MaskedSearch(SearchLoop):
             samples=derive_samples(self.space, probabilities, pricing,
                                    num_samples=self.config.num_samples, rng=rng),
             probabilities=tuple(tuple(float(p) for p in row) for row in probabilities),
+            within_target=self._derive_masked_within_target(probabilities, pricing),
         )
         result.save(self.files.result)
         if plots:
             self.files.write_plots(self.state.records, self.space)
         return result
-
-
-def derive(space: DMaskingSpace, probabilities: np.ndarray, cost_model: CostModel,
-           choices: tuple[int, ...], count: int) -> DerivedArchitecture:
-    arch = space.to_arch(choices)
-    log_probability = float(sum(math.log(max(probabilities[row, choice], 1e-300))
-                                for row, choice in enumerate(choices)))
-    return DerivedArchitecture(arch=arch.to_string(), choices=tuple(choices),
-                               cost=float(cost_model.cost(arch)),
-                               log_probability=log_probability, count=count)
-
-
-def derive_samples(space: DMaskingSpace, probabilities: np.ndarray, cost_model: CostModel, *,
-                   num_samples: int, rng: np.random.Generator) -> tuple[DerivedArchitecture, ...]:
-    """``num_samples`` draws from ``P_theta`` (one per decision), de-duplicated, cheapest first."""
-    counts: dict[tuple[int, ...], int] = {}
-    for _ in range(num_samples):
-        choices = tuple(int(rng.choice(size, p=row[:size] / row[:size].sum()))
-                        for row, size in zip(probabilities, space.decision_sizes))
-        counts[choices] = counts.get(choices, 0) + 1
-    derived = [derive(space, probabilities, cost_model, choices, count)
-               for choices, count in counts.items()]
-    return tuple(sorted(derived, key=lambda item: (item.cost, -item.log_probability)))
 
 
 def fixed_decisions(space: DMaskingSpace, fixed_layers: tuple[tuple[int, str], ...]

@@ -166,48 +166,67 @@ def derive_within_target(
     bins: int = 4000,
 ) -> DerivedArchitecture | None:
     """``argmax_a log P_theta(a)`` subject to ``lower <= cost(a) <= target``, with
-    ``cost(a) = costs.constant + sum_l costs[l, a_l]`` (no lower bound when ``lower`` is None).
+    ``cost(a) = costs.constant + sum_l costs[l, a_l]`` (no lower bound when ``lower`` is None);
+    :func:`most_probable_within` solves it. Candidates of probability 0 (fixed layers) are never
+    chosen. None when no network fits."""
+    probabilities = _checked_probabilities(space, probabilities)
+    found = most_probable_within(np.log(np.maximum(probabilities, 1e-300)), costs.matrix,
+                                 probabilities > 0, costs.constant, target, lower=lower,
+                                 bins=bins)
+    return None if found is None else _derived(space, probabilities, cost_model, found[0], 1)
+
+
+def most_probable_within(
+    log_probabilities: np.ndarray,
+    matrix: Any,
+    allowed: np.ndarray,
+    constant: float,
+    target: float,
+    *,
+    lower: float | None = None,
+    bins: int = 4000,
+) -> tuple[tuple[int, ...], float] | None:
+    """``(choices, log P)`` maximising ``sum_l log_probabilities[l, a_l]`` over the ``allowed``
+    candidates subject to ``lower <= constant + sum_l matrix[l, a_l] <= target``.
 
     A multiple-choice knapsack solved by dynamic programming over the cost above the cheapest
     network, cut into ``bins`` steps; each candidate's extra cost is rounded *up* to whole steps,
     so the answer never exceeds ``target`` (it may miss a network within one step per layer of a
-    bound). Candidates of probability 0 (fixed layers) are never chosen. None when no network
-    fits.
+    bound). None when nothing fits.
     """
-    probabilities = _checked_probabilities(space, probabilities)
-    matrix = np.asarray(costs.matrix, dtype=np.float64)
-    allowed = probabilities > 0
+    matrix = np.asarray(matrix, dtype=np.float64)
+    num_layers = matrix.shape[0]
     cheapest = np.where(allowed, matrix, np.inf).min(axis=1)
-    slack = target - costs.constant - cheapest.sum()
+    slack = target - constant - cheapest.sum()
     if not np.isfinite(slack) or slack < 0:
         return None
     step = slack / bins if slack > 0 else 1.0
     extra = np.where(allowed, np.ceil((matrix - cheapest[:, None]) / step - 1e-9), bins + 1)
     extra = np.clip(extra, 0, bins + 1).astype(int)
-    log_p = np.log(np.maximum(probabilities, 1e-300))
     value = np.full(bins + 1, -np.inf)  # best log P of the layers so far at exactly b steps
     value[0] = 0.0
-    choice = np.zeros((space.num_layers, bins + 1), dtype=int)
-    for layer in range(space.num_layers):
+    choice = np.zeros((num_layers, bins + 1), dtype=int)
+    for layer in range(num_layers):
         best = np.full(bins + 1, -np.inf)
         for candidate in np.flatnonzero(allowed[layer]):
             shift = extra[layer, candidate]
             if shift > bins:
                 continue
             option = np.full(bins + 1, -np.inf)
-            option[shift:] = value[:bins + 1 - shift] + log_p[layer, candidate]
+            option[shift:] = value[:bins + 1 - shift] + log_probabilities[layer, candidate]
             better = option > best
             best[better], choice[layer, better] = option[better], candidate
         value = best
     first = 0 if lower is None else max(0, int(np.ceil((lower - target) / step)) + bins)
     if first > bins or not np.isfinite(value[first:]).any():
         return None
-    budget_left, choices = first + int(np.argmax(value[first:])), []
-    for layer in reversed(range(space.num_layers)):
+    budget_left = first + int(np.argmax(value[first:]))
+    total, choices = float(value[budget_left]), []
+    for layer in reversed(range(num_layers)):
         candidate = int(choice[layer, budget_left])
         choices.append(candidate)
         budget_left -= extra[layer, candidate]
-    return _derived(space, probabilities, cost_model, tuple(reversed(choices)), 1)
+    return tuple(reversed(choices)), total
 
 
 def _derived(
