@@ -1,16 +1,19 @@
 """How long does one search of the DNAS benchmarks take on this machine, alone?
 
 Times one weights-only (warm-up) epoch and one search epoch of ``dnas_common.Budget`` from the
-same states the benchmarks use (a fresh supernet; the shared warm-up's checkpoint), 1 thread,
+same states the benchmarks use (a fresh supernet; the shared warm-up's checkpoint),
 and extrapolates a whole search: ``warmup_epochs * warm-up epoch + search_epochs * search
 epoch``. Needs ``dnas_devices`` (or ``dnas_quality``) to have written the warm-up checkpoint.
-Writes ``benchmarks/results/dnas_search_time.json``. Run alone (about 5 minutes)::
+Writes ``benchmarks/results/dnas_search_time.json`` (``dnas_search_time_<n>t.json`` for another
+thread count than the budget's). Run alone (about 5 minutes)::
 
-    python -m benchmarks.dnas_search_time
+    python -m benchmarks.dnas_search_time              # the budget's threads
+    python -m benchmarks.dnas_search_time --threads 1
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 import time
@@ -25,8 +28,12 @@ from hwnas.io import atomic_write_json
 from hwnas.spaces import get_space
 
 
-def main() -> dict[str, float]:
-    budget, work = common.Budget(), common.WORK
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=common.Budget().threads,
+                        help="torch threads of the search (default: the budget's)")
+    args = parser.parse_args(argv)
+    budget, work = common.Budget(threads=args.threads), common.WORK
     warm_start = work / "warmup" / "checkpoint.pt"
     if not warm_start.exists():
         raise SystemExit(f"{warm_start} is missing: run python -m benchmarks.dnas_devices first")
@@ -55,7 +62,8 @@ def main() -> dict[str, float]:
     seconds["search_minutes_from_scratch"] = (seconds["warmup_minutes"]
                                               + seconds["search_minutes_after_warmup"])
     output = {"budget": budget.to_dict(), "machine": common.machine(), **seconds}
-    atomic_write_json(Path("benchmarks/results/dnas_search_time.json"), output)
+    suffix = "" if args.threads == common.Budget().threads else f"_{args.threads}t"
+    atomic_write_json(Path(f"benchmarks/results/dnas_search_time{suffix}.json"), output)
     print(output)
     return seconds
 

@@ -122,3 +122,20 @@ def test_fixed_layers_keep_their_block_and_the_rest_is_searched(tmp_path):
         assert derived.choices[first] == 1 and derived.choices[second] == 0
     with pytest.raises(HwnasError, match="fixed layer 2: unknown candidate 'k3_e6'"):
         search(tmp_path / "bad", fixed_layers={2: "k3_e6"})
+
+
+def test_a_two_sided_target_derives_a_network_within_its_band(tmp_path):
+    space = tiny_masking_space()
+    cost = synthetic_table(space, linear_latency)
+    smallest = cost.cost(space.to_arch([0] * space.num_decisions))
+    largest = cost.cost(space.to_arch(space.largest_choices()))
+    target = (smallest + largest) / 2
+    result = run_dmasking(space, cost, WEIGHT_BATCHES, THETA_BATCHES, run_dir=tmp_path,
+                          target_latency=target, target_form="absolute",
+                          **{**SETTINGS, "num_samples": 0})
+    derived = result.within_target
+    assert derived is not None and 0.95 * target <= derived.cost <= target
+    assert derived.cost == pytest.approx(cost.cost(ArchSpec.from_string(derived.arch)))
+    assert SearchResult.load(tmp_path / "result.json").within_target == derived
+    untargeted = search(tmp_path / "untargeted")
+    assert untargeted.within_target is None
