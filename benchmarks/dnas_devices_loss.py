@@ -1,0 +1,112 @@
+"""Which loss makes the FBNet searches device-specific? Predicted latencies only.
+
+``dnas_devices`` missed its first target: with the two-sided target loss only the raspi4 network
+was the fastest of the five on its own device. This benchmark asks whether FBNet's own loss,
+``CE * alpha * log(1 + E[LAT]) ** beta`` with no target (``hwnas.dnas.loss``), which keeps
+pushing every layer towards the candidates that are cheap *on the searched device*, does better.
+Every search starts from the same shared warm-up and uses the same data, budget, estimator
+(REINFORCE) and fixed transition layers as ``dnas_devices``; only the loss differs. Each search's
+networks are derived two ways: its argmax (the paper's) and the most probable network within
+``[0.95 T, T]`` of the device's target T (the network ``dnas_devices`` trains). Every network is
+priced on all five cost models (the four device tables and this CPU's LUT, predicted: no
+training, no timing), beside the same matrix for the ``dnas_devices`` searches. Writes
+``benchmarks/results/dnas_devices_loss.json``::
+
+    {"<loss>": {"<derivation>": {"cost": {searched_for: {run_on: ms}},
+                                 "fastest_on_own_device": {device: bool}, "archs": {...}}}}
+
+Run (about 50 min on 2 cores for the five searches after ``dnas_devices``'s warm-up)::
+
+    python -m benchmarks.dnas_devices_loss
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks import dnas_common as common
+from benchmarks.dnas_devices import DEVICES, cost_models
+from hwnas.arch.spec import ArchSpec
+from hwnas.dnas import run_dnas
+from hwnas.dnas.data import search_batches
+from hwnas.dnas.result import TARGET_BAND, SearchResult, derive_within_target
+from hwnas.spaces import get_space
+
+
+def paper_loss_search(device: str, cost_model: Any, budget: common.Budget,
+                      work: Any) -> SearchResult:
+    """The ``dnas_devices`` search of ``device`` with FBNet's loss (no target), cached."""
+    run_dir = work / f"search-{device}-fbnet-loss"
+    if (run_dir / "result.json").exists():
+        return SearchResult.load(run_dir / "result.json")
+    warm_start = common.warm_up(cost_model, common.load_data(), budget, work)
+    torch.set_num_threads(budget.threads)
+    weights, theta = search_batches(common.load_data(), per_class=budget.search_per_class,
+                                    batch_size=budget.batch_size, seed=budget.seed)
+    print(f"search {device} (FBNet loss)", flush=True)
+    return run_dnas(get_space(common.SPACE), cost_model, weights, theta,
+                    epochs=budget.search_epochs, weight_lr=common.WEIGHT_LR, seed=budget.seed,
+                    target_latency=None, warm_start=warm_start,
+                    fixed_layers=common.fixed_transitions(budget), theta_lr=budget.theta_lr,
+                    theta_estimator=budget.theta_estimator,
+                    paths_per_batch=budget.paths_per_batch, run_dir=run_dir,
+                    resume=run_dir.exists(), num_samples=8,
+                    checkpoint_every=max(1, len(weights) // 2))
+
+
+def within_band(result: SearchResult, cost_model: Any, budget: common.Budget) -> ArchSpec:
+    """The most probable network within [0.95 T, T] of the device's reference target."""
+    space = get_space(common.SPACE)
+    target = common.reference_target(cost_model, budget)
+    derived = derive_within_target(space, np.array(result.probabilities),
+                                   cost_model.layer_cost_matrix(space), target, cost_model,
+                                   lower=TARGET_BAND * target)
+    return ArchSpec.from_string((derived or result.argmax).arch)
+
+
+def priced(archs: dict[str, ArchSpec], models: dict[str, Any]) -> dict[str, Any]:
+    cost = {searched: {run_on: models[run_on].cost(arch) for run_on in DEVICES}
+            for searched, arch in archs.items()}
+    fastest = {device: min(cost, key=lambda searched: cost[searched][device]) == device
+               for device in DEVICES}
+    return {"cost": cost, "fastest_on_own_device": fastest,
+            "archs": {name: arch.to_string() for name, arch in archs.items()},
+            "skips": {name: arch.to_string().count("skip_") for name, arch in archs.items()}}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, budget, work = common.parse_arguments(__doc__.split("\n\n")[0], argv)
+    started = time.perf_counter()
+    models = cost_models(work)
+    data = common.load_data()
+    searches = {
+        "two_sided_target": {device: common.search(device, models[device], data, budget, work)
+                             for device in DEVICES},
+        "fbnet_no_target": {device: paper_loss_search(device, models[device], budget, work)
+                            for device in DEVICES},
+    }
+    output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
+                              "targets": {device: common.reference_target(models[device], budget)
+                                          for device in DEVICES}}
+    for loss, results in searches.items():
+        output[loss] = {
+            "argmax": priced({d: ArchSpec.from_string(r.argmax.arch)
+                              for d, r in results.items()}, models),
+            "within_target": priced({d: within_band(r, models[d], budget)
+                                     for d, r in results.items()}, models),
+            "expected_cost": {d: r.expected_cost for d, r in results.items()},
+        }
+    for loss in searches:
+        for derivation in ("argmax", "within_target"):
+            hits = output[loss][derivation]["fastest_on_own_device"]
+            print(f"{loss:17s} {derivation:13s} fastest on own device: "
+                  f"{sum(hits.values())}/5 {[d for d, hit in hits.items() if hit]}")
+    return common.write_output(args.out, "dnas_devices_loss", args.quick, output, started)
+
+
+if __name__ == "__main__":
+    main()
