@@ -59,7 +59,11 @@ class Budget:
     test_per_class: int = 500
     train_epochs: int = 10
     batch_size: int = 64
-    threads: int = 1
+    #: torch threads of searches and trainings (timing always uses 1): both cores, so that a
+    #: search from scratch fits 20 minutes (``benchmarks/dnas_search_time.py``). Not part of the
+    #: budget's identity (:data:`EXECUTION_FIELDS`): the cached searches and trainings of the
+    #: committed results ran with 1 thread, several processes side by side.
+    threads: int = 2
     seed: int = 0
     #: every search targets T = the cost, on the searched-for device, of the network with this
     #: candidate at every layer (a mid-size network): one rule for every device, so the
@@ -103,13 +107,23 @@ def parse_arguments(description: str, argv: list[str] | None) -> tuple[Any, Budg
     return arguments, budget, work
 
 
+#: Budget fields that change how fast a benchmark runs, not what it computes (up to the order of
+#: floating-point sums): a work folder's cached steps are reused across them.
+EXECUTION_FIELDS = ("threads",)
+
+
 def check_work_budget(work: Path, budget: Budget) -> None:
     """Record the budget in the work folder; refuse a folder whose cached steps used another."""
     path = work / "budget.json"
-    if path.exists() and read_json(path, "benchmark budget") != budget.to_dict():
+    if path.exists() and _identity(read_json(path, "benchmark budget")) != _identity(
+            budget.to_dict()):
         raise SystemExit(f"{work} holds results of another budget ({path}); move it away first")
     if not path.exists():
         atomic_write_json(path, budget.to_dict())
+
+
+def _identity(budget: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in budget.items() if key not in EXECUTION_FIELDS}
 
 
 def write_output(out: Path, name: str, quick: bool, output: dict[str, Any],
@@ -204,10 +218,14 @@ def derived_network(result: SearchResult, cost_model: CostModel, budget: Budget)
 
 
 def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,
-                  work: Path) -> dict[str, Any]:
+                  work: Path, recipe_seed: int | None = None) -> dict[str, Any]:
     """Top-1 of ``arch`` after the benchmark's identical recipe, cached by ``name``; a network
-    that chose another input resolution (DMasking) trains on images resized to it."""
-    run_dir = work / f"train-{name}"
+    that chose another input resolution (DMasking) trains on images resized to it.
+    ``recipe_seed`` (default ``budget.seed``) seeds initialisation, augmentation and batch
+    order; the images are always ``budget.seed``'s subset."""
+    recipe_seed = budget.seed if recipe_seed is None else recipe_seed
+    run_dir = work / (f"train-{name}" if recipe_seed == budget.seed
+                      else f"train-{name}-seed{recipe_seed}")
     if (run_dir / "result.json").exists():
         return read_json(run_dir / "result.json", "training result")
     torch.set_num_threads(budget.threads)
@@ -216,8 +234,8 @@ def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: Budget,
                          rng=np.random.default_rng(budget.seed))
     subset = cifar_at_resolution(subset, arch.resolution)
     recipe = TrainRecipe(epochs=budget.train_epochs, batch_size=budget.batch_size,
-                         seed=budget.seed)
-    print(f"train {name}: {arch.to_string()}", flush=True)
+                         seed=recipe_seed)
+    print(f"train {name} (seed {recipe_seed}): {arch.to_string()}", flush=True)
     result = train(arch, subset, recipe, run_dir, resume=(run_dir / "checkpoint.pt").exists(),
                    threads=budget.threads, eval_every=budget.train_epochs)
     return result.to_dict()

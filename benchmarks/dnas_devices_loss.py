@@ -15,7 +15,8 @@ training, no timing), beside the same matrix for the ``dnas_devices`` searches. 
     {"<loss>": {"<derivation>": {"cost": {searched_for: {run_on: ms}},
                                  "fastest_on_own_device": {device: bool}, "archs": {...}}}}
 
-Run (about 50 min on 2 cores for the five searches after ``dnas_devices``'s warm-up)::
+Run (five searches of about 7 minutes each with the budget's 2 threads, after ``dnas_devices``'s
+warm-up)::
 
     python -m benchmarks.dnas_devices_loss
 """
