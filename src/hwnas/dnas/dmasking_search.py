@@ -35,7 +35,7 @@ from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.dmasking_derive import derive, derive_samples, derive_within_target
 from hwnas.dnas.loss import search_loss
 from hwnas.dnas.masking import MaskedSuperNet
-from hwnas.dnas.result import TARGET_BAND, DerivedArchitecture, SearchResult
+from hwnas.dnas.result import DerivedArchitecture, SearchResult
 from hwnas.dnas.rundir import RunFiles
 from hwnas.dnas.search import SearchLoop, SearchProgress, fixed_index
 from hwnas.dnas.steps import Batches
@@ -169,14 +169,13 @@ class _MaskedSearch(SearchLoop):
             "seconds": time.perf_counter() - started,
         }
 
-    def _derive_masked_within_target(self, probabilities: np.ndarray,
-                                     pricing: DMaskingCost) -> DerivedArchitecture | None:
-        target = self.config.target_latency
-        if target is None:
+    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
+                              ) -> DerivedArchitecture | None:
+        bounds = self._target_bounds()
+        if bounds is None:
             return None
-        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
-        return derive_within_target(self.space, probabilities, self.costs, target, pricing,
-                                    lower=lower)
+        return derive_within_target(self.space, probabilities, self.costs, bounds[0],
+                                    cost_model, lower=bounds[1])
 
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         probabilities = self.supernet.probabilities().cpu().double().numpy()
@@ -192,7 +191,7 @@ class _MaskedSearch(SearchLoop):
             samples=derive_samples(self.space, probabilities, pricing,
                                    num_samples=self.config.num_samples, rng=rng),
             probabilities=tuple(tuple(float(p) for p in row) for row in probabilities),
-            within_target=self._derive_masked_within_target(probabilities, pricing),
+            within_target=self._derive_within_target(probabilities, pricing),
         )
         result.save(self.files.result)
         if plots:

@@ -378,14 +378,20 @@ class SearchLoop:
     def _weight_lr(self, epoch: int) -> float:
         return self.config.weight_lr * 0.5 * (1 + math.cos(math.pi * epoch / self.config.epochs))
 
-    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
-                              ) -> DerivedArchitecture | None:
+    def _target_bounds(self) -> tuple[float, float | None] | None:
+        """(T, lower bound or None) of the within-target derivation; None without a target."""
         target = self.config.target_latency
         if target is None:
             return None
-        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
-        return derive_within_target(self.space, probabilities, self.costs, target, cost_model,
-                                    lower=lower)
+        return target, TARGET_BAND * target if self.config.target_form == "absolute" else None
+
+    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
+                              ) -> DerivedArchitecture | None:
+        bounds = self._target_bounds()
+        if bounds is None:
+            return None
+        return derive_within_target(self.space, probabilities, self.costs, bounds[0],
+                                    cost_model, lower=bounds[1])
 
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         """Derive the argmax and sampled architectures, save result.json and the plots."""
