@@ -35,7 +35,7 @@ from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.dmasking_derive import derive, derive_samples, derive_within_target
 from hwnas.dnas.loss import search_loss
 from hwnas.dnas.masking import MaskedSuperNet
-from hwnas.dnas.result import DerivedArchitecture, SearchResult
+from hwnas.dnas.result import SearchResult
 from hwnas.dnas.rundir import RunFiles
 from hwnas.dnas.search import SearchLoop, SearchProgress, fixed_index
 from hwnas.dnas.steps import Batches
@@ -119,6 +119,8 @@ class DMaskingRunFiles(RunFiles):
 class _MaskedSearch(SearchLoop):
     """FBNet's search state and loop (:class:`hwnas.dnas.search.SearchLoop`) on the masked net."""
 
+    derive_within = staticmethod(derive_within_target)
+
     def _build_supernet(self) -> torch.nn.Module:
         return MaskedSuperNet(self.space)
 
@@ -168,14 +170,6 @@ class _MaskedSearch(SearchLoop):
             "probabilities": probabilities.tolist(),
             "seconds": time.perf_counter() - started,
         }
-
-    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
-                              ) -> DerivedArchitecture | None:
-        bounds = self._target_bounds()
-        if bounds is None:
-            return None
-        return derive_within_target(self.space, probabilities, self.costs, bounds[0],
-                                    cost_model, lower=bounds[1])
 
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         probabilities = self.supernet.probabilities().cpu().double().numpy()

@@ -214,7 +214,10 @@ class SearchLoop:
     """The state of one run: supernet, optimisers, Gumbel generator and position, and the
     epoch loop. :func:`run_dnas` drives it; the masked search (``hwnas.dnas.dmasking_search``)
     reuses it by overriding ``_build_supernet``, ``_prepare_costs``, ``_step``, ``_record`` and
-    ``finish``."""
+    ``finish``, and its within-target derivation (``derive_within``: a function of
+    ``(space, probabilities, costs, target, cost_model, lower=)``)."""
+
+    derive_within = staticmethod(derive_within_target)
 
     def __init__(
         self,
@@ -378,20 +381,16 @@ class SearchLoop:
     def _weight_lr(self, epoch: int) -> float:
         return self.config.weight_lr * 0.5 * (1 + math.cos(math.pi * epoch / self.config.epochs))
 
-    def _target_bounds(self) -> tuple[float, float | None] | None:
-        """(T, lower bound or None) of the within-target derivation; None without a target."""
+    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
+                              ) -> DerivedArchitecture | None:
+        """The most probable network within the target: cost <= T, and >= 0.95 T for the
+        two-sided form; None without a target."""
         target = self.config.target_latency
         if target is None:
             return None
-        return target, TARGET_BAND * target if self.config.target_form == "absolute" else None
-
-    def _derive_within_target(self, probabilities: np.ndarray, cost_model: CostModel
-                              ) -> DerivedArchitecture | None:
-        bounds = self._target_bounds()
-        if bounds is None:
-            return None
-        return derive_within_target(self.space, probabilities, self.costs, bounds[0],
-                                    cost_model, lower=bounds[1])
+        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
+        return self.derive_within(self.space, probabilities, self.costs, target, cost_model,
+                                  lower=lower)
 
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         """Derive the argmax and sampled architectures, save result.json and the plots."""
