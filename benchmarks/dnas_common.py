@@ -174,7 +174,8 @@ def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path
               flush=True)
         run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.warmup_epochs,
                  warmup_epochs=budget.warmup_epochs, weight_lr=WEIGHT_LR, seed=budget.seed,
-                 fixed_layers=fixed_transitions(budget), run_dir=run_dir, resume=run_dir.exists(), num_samples=1,
+                 fixed_layers=fixed_transitions(budget), run_dir=run_dir,
+                 resume=run_dir.exists(), num_samples=1,
                  checkpoint_every=max(1, len(weights) // 2))
     return run_dir / "checkpoint.pt"
 

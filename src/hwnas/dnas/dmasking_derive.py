@@ -71,7 +71,8 @@ def derive_within_target(space: DMaskingSpace, probabilities: np.ndarray,
     layer_rows = range(first_layer_row, space.num_decisions)
     allowed = np.zeros((space.num_layers, probabilities.shape[1]), dtype=bool)
     for layer, row in enumerate(layer_rows):
-        allowed[layer, :space.decision_sizes[row]] = probabilities[row, :space.decision_sizes[row]] > 0
+        size = space.decision_sizes[row]
+        allowed[layer, :size] = probabilities[row, :size] > 0
     blocks_bound = float(sum(np.max(np.where(allowed[layer], log_p[row], -np.inf))
                              for layer, row in enumerate(layer_rows)))
     shape_decisions = [[option for option in range(space.decision_sizes[row])

@@ -219,7 +219,8 @@ def run_dmasking(
     plus ``cost_mode`` ("effective" or "expected", :mod:`hwnas.dnas.dmasking_cost`).
     ``cost_model``: a LUT of the space (or of its ``-sparse`` variant), ``FlopsCost`` or
     ``ParamsCost``. ``fixed_layers`` ``{layer: block}`` takes layers' block choice out of the
-    search (e.g. the first layer of every stage, as ``run_dnas`` does with transition layers). Writes the run directory and returns the :class:`SearchResult`."""
+    search (e.g. the first layer of every stage, as ``run_dnas`` does with transition layers).
+    Writes the run directory and returns the :class:`SearchResult`."""
     config = DnasConfig(
         epochs=epochs, warmup_epochs=warmup_epochs, weight_lr=weight_lr, momentum=momentum,
         weight_decay=weight_decay, weight_grad_clip=weight_grad_clip, theta_lr=theta_lr,
