@@ -58,7 +58,7 @@ from hwnas.dnas.data import search_batches
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
 from hwnas.dnas.dmasking_derive import derive_within_target
 from hwnas.dnas.dmasking_search import run_dmasking
-from hwnas.dnas.result import TARGET_BAND, SearchResult
+from hwnas.dnas.result import SearchResult, lower_bound
 from hwnas.spaces import get_space
 
 SPACE = "dmasking-cifar"
@@ -120,9 +120,9 @@ def derived_network(result: SearchResult, tables: ShapeCostTables,
     saved ``P_theta`` so that a result saved by earlier code gets the same rule; the argmax
     where nothing fits."""
     target = result.target_latency
-    lower = TARGET_BAND * target if budget.target_form == "absolute" else None
     derived = derive_within_target(tables.space, np.array(result.probabilities), tables, target,
-                                   DMaskingCost(tables), lower=lower)
+                                   DMaskingCost(tables),
+                                   lower=lower_bound(target, budget.target_form))
     return ArchSpec.from_string((derived or result.argmax).arch)
 
 

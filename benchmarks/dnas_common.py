@@ -28,7 +28,7 @@ from hwnas.data.cifar import CifarArrays, load_cifar10
 from hwnas.dnas import run_dnas
 from hwnas.dnas.data import search_batches
 from hwnas.dnas.masking import cifar_at_resolution
-from hwnas.dnas.result import TARGET_BAND, SearchResult, derive_within_target
+from hwnas.dnas.result import SearchResult, derive_within_target, lower_bound
 from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
 from hwnas.train.loop import train
@@ -181,21 +181,23 @@ def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path
 
 
 def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
-           work: Path) -> SearchResult:
+           work: Path, *, fbnet_loss: bool = False) -> SearchResult:
     """FBNet DNAS for ``cost_model``, cached by ``name``, from the shared warm-up: alpha 0.2,
-    beta 0.6, ``budget.target_form`` with T from :func:`reference_target`."""
-    run_dir = work / f"search-{name}"
+    beta 0.6, ``budget.target_form`` with T from :func:`reference_target`; with
+    ``fbnet_loss``, the paper's loss without a target instead (``benchmarks/dnas_devices_loss``).
+    """
+    run_dir = work / (f"search-{name}-fbnet-loss" if fbnet_loss else f"search-{name}")
     if (run_dir / "result.json").exists():
         return SearchResult.load(run_dir / "result.json")
     warm_start = warm_up(cost_model, data, budget, work)
     torch.set_num_threads(budget.threads)
     weights, theta = search_batches(data, per_class=budget.search_per_class,
                                     batch_size=budget.batch_size, seed=budget.seed)
-    print(f"search {name}: {weights.num_images} weight / {theta.num_images} theta images",
-          flush=True)
+    print(f"search {name}{' (FBNet loss)' if fbnet_loss else ''}: {weights.num_images} weight"
+          f" / {theta.num_images} theta images", flush=True)
     return run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.search_epochs,
                     weight_lr=WEIGHT_LR, seed=budget.seed,
-                    target_latency=reference_target(cost_model, budget),
+                    target_latency=None if fbnet_loss else reference_target(cost_model, budget),
                     target_form=budget.target_form, warm_start=warm_start,
                     fixed_layers=fixed_transitions(budget), theta_lr=budget.theta_lr,
                     theta_estimator=budget.theta_estimator,
@@ -211,10 +213,9 @@ def derived_network(result: SearchResult, cost_model: CostModel, budget: Budget)
     results saved by earlier code get the same rule."""
     space = get_space(SPACE)
     target = result.target_latency
-    lower = TARGET_BAND * target if budget.target_form == "absolute" else None
     derived = derive_within_target(space, np.array(result.probabilities),
                                    cost_model.layer_cost_matrix(space), target, cost_model,
-                                   lower=lower)
+                                   lower=lower_bound(target, budget.target_form))
     return ArchSpec.from_string((derived or result.argmax).arch)
 
 

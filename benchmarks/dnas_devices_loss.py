@@ -27,36 +27,12 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from benchmarks import dnas_common as common
 from benchmarks.dnas_devices import DEVICES, cost_models
 from hwnas.arch.spec import ArchSpec
-from hwnas.dnas import run_dnas
-from hwnas.dnas.data import search_batches
 from hwnas.dnas.result import TARGET_BAND, SearchResult, derive_within_target
 from hwnas.spaces import get_space
-
-
-def paper_loss_search(device: str, cost_model: Any, budget: common.Budget,
-                      work: Any) -> SearchResult:
-    """The ``dnas_devices`` search of ``device`` with FBNet's loss (no target), cached."""
-    run_dir = work / f"search-{device}-fbnet-loss"
-    if (run_dir / "result.json").exists():
-        return SearchResult.load(run_dir / "result.json")
-    warm_start = common.warm_up(cost_model, common.load_data(), budget, work)
-    torch.set_num_threads(budget.threads)
-    weights, theta = search_batches(common.load_data(), per_class=budget.search_per_class,
-                                    batch_size=budget.batch_size, seed=budget.seed)
-    print(f"search {device} (FBNet loss)", flush=True)
-    return run_dnas(get_space(common.SPACE), cost_model, weights, theta,
-                    epochs=budget.search_epochs, weight_lr=common.WEIGHT_LR, seed=budget.seed,
-                    target_latency=None, warm_start=warm_start,
-                    fixed_layers=common.fixed_transitions(budget), theta_lr=budget.theta_lr,
-                    theta_estimator=budget.theta_estimator,
-                    paths_per_batch=budget.paths_per_batch, run_dir=run_dir,
-                    resume=run_dir.exists(), num_samples=8,
-                    checkpoint_every=max(1, len(weights) // 2))
 
 
 def within_band(result: SearchResult, cost_model: Any, budget: common.Budget) -> ArchSpec:
@@ -87,7 +63,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     searches = {
         "two_sided_target": {device: common.search(device, models[device], data, budget, work)
                              for device in DEVICES},
-        "fbnet_no_target": {device: paper_loss_search(device, models[device], budget, work)
+        "fbnet_no_target": {device: common.search(device, models[device], data, budget, work,
+                                                  fbnet_loss=True)
                             for device in DEVICES},
     }
     output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),

@@ -31,16 +31,17 @@ from benchmarks import dnas_common as common
 from benchmarks.dnas_quality import interpolate_baseline, random_at_target
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
+from hwnas.data.cifar import CifarArrays
 
 BASELINE_WIDTHS = (0.75, 1.0)
 SEARCHED = ("searched-local", "random-local")
 
 
-def networks(budget: common.Budget) -> dict[str, ArchSpec]:
+def networks(data: CifarArrays, budget: common.Budget) -> dict[str, ArchSpec]:
     """The networks of ``dnas_quality`` that this benchmark retrains, by its names."""
     work = common.WORK
     table = common.local_lut(work)
-    result = common.search("local", table, common.load_data(), budget, work)
+    result = common.search("local", table, data, budget, work)
     archs = {name: arch for name, arch in (
         ("searched-local", common.derived_network(result, table, budget)),
         ("random-local", random_at_target(table, result.target_latency, budget)))}
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     budget, work = common.Budget(), common.WORK
     common.check_work_budget(work, budget)
     started = time.perf_counter()
-    archs = networks(budget)
     data = common.load_data()
+    archs = networks(data, budget)
     top1: dict[str, dict[int, float]] = {name: {} for name in archs}
     for seed in args.seeds:  # seed by seed, so an interrupted run has whole seeds
         for name, arch in archs.items():

@@ -31,6 +31,12 @@ from hwnas.spaces.fbnet import LayerwiseSpace
 TARGET_BAND = 0.95
 
 
+def lower_bound(target: float, target_form: str) -> float | None:
+    """The within-target derivation's lower cost bound: ``TARGET_BAND * T`` for the two-sided
+    ("absolute") target, none for the one-sided budget."""
+    return TARGET_BAND * target if target_form == "absolute" else None
+
+
 @dataclass(frozen=True)
 class DerivedArchitecture:
     """One derived architecture: compact string, choices, predicted cost, ``log P_theta``."""

@@ -61,12 +61,12 @@ from hwnas.dnas.checkpoint import (
 from hwnas.dnas.config import DnasConfig, run_config
 from hwnas.dnas.loss import cost_matrix_tensor
 from hwnas.dnas.result import (
-    TARGET_BAND,
     DerivedArchitecture,
     SearchResult,
     derive_argmax,
     derive_samples,
     derive_within_target,
+    lower_bound,
 )
 from hwnas.dnas.rundir import RunFiles
 from hwnas.dnas.steps import (
@@ -388,9 +388,8 @@ class SearchLoop:
         target = self.config.target_latency
         if target is None:
             return None
-        lower = TARGET_BAND * target if self.config.target_form == "absolute" else None
         return self.derive_within(self.space, probabilities, self.costs, target, cost_model,
-                                  lower=lower)
+                                  lower=lower_bound(target, self.config.target_form))
 
     def finish(self, cost_model: CostModel, *, plots: bool) -> SearchResult:
         """Derive the argmax and sampled architectures, save result.json and the plots."""
