@@ -7,7 +7,8 @@ Runtime LUT ("local"). All start from one shared weight warm-up of the supernet;
 alternates weight and theta epochs with alpha 0.2, beta 0.6 and the two-sided target T = the
 device's cost of the all-k3_e3 network (``dnas_common.Budget`` says why each setting). The most
 probable network within T is priced on every device (the four tables; "local" is measured end
-to end here, not predicted) and trained with one identical short recipe. Writes ``benchmarks/results/dnas_devices.json``::
+to end here, not predicted) and trained with one identical short recipe. Writes
+``benchmarks/results/dnas_devices.json``::
 
     {"latency_ms": {searched_for: {run_on: ms}}, "accuracy": {searched_for: top1}, ...}
 

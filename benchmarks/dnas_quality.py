@@ -5,8 +5,8 @@ The search with this CPU's ONNX Runtime LUT (the "local" search of ``dnas_device
 through the work folder) gives two networks, both trained: the most probable one within
 [0.95 T, T] of its latency target (what ``dnas_devices`` trains) and the per-layer argmax. A
 control without search, a random network of the same space within [0.95 T, T], tells what the
-search adds to the space. They and MobileNetV2 (CIFAR strides) at several width multipliers are trained with one identical short
-recipe on CIFAR-10 and timed end to end with ONNX Runtime (1 thread, batch 1). Writes
+search adds to the space. They and MobileNetV2 (CIFAR strides) at several width multipliers are
+trained with one identical short recipe on CIFAR-10 and timed end to end with ONNX Runtime (1 thread, batch 1). Writes
 ``benchmarks/results/dnas_quality.json``::
 
     {"searched": [{"derivation", "arch", "latency_ms", "predicted_ms", "top1", "comparison"}],
@@ -66,7 +66,8 @@ def random_at_target(table: Any, target: float, budget: Any) -> ArchSpec:
     rng = np.random.default_rng(budget.seed)
     while True:
         choices = [space.candidates.index(fixed[layer]) if layer in fixed
-                   else int(rng.integers(space.num_candidates)) for layer in range(space.num_layers)]
+                   else int(rng.integers(space.num_candidates))
+                   for layer in range(space.num_layers)]
         arch = space.to_arch(choices)
         if 0.95 * target <= table.cost(arch) <= target:
             return arch

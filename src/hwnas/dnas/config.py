@@ -5,8 +5,9 @@ weights SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine over epochs; theta A
 weight decay 5e-4 (the public FBNet reimplementations' configs); temperature 5.0 decayed by
 exp(-0.045) per epoch; loss alpha 0.2, beta 0.6 (FBNet); with a target latency the one-sided
 "budget" form by default (:mod:`hwnas.dnas.loss`). ``warm_start`` names another search's
-checkpoint whose supernet weights this one starts from (theta starts uniform). ``warmup_epochs`` (weights only, no
-theta updates) is not given by the paper; reimplementations use 2-10 of 90 epochs.
+checkpoint whose supernet weights this one starts from (theta starts uniform).
+``warmup_epochs`` (weights only, no theta updates) is not given by the paper; reimplementations
+use 2-10 of 90 epochs.
 """
 
 from __future__ import annotations

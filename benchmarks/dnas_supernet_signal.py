@@ -1,0 +1,185 @@
+"""Does the searched supernet tell architectures apart? (Why ``dnas_devices`` misses its target.)
+
+A device-specific network needs theta to trade accuracy against *that device's* latency, and the
+accuracy side comes from the supernet alone. This benchmark measures that side for the two
+supernets behind ``dnas_devices`` and ``dnas_quality`` (``hwnas.dnas.diagnostics``): the shared
+weight warm-up and the final supernet of the search for this CPU. For each:
+
+- the CE and accuracy of ``--paths`` uniformly random paths (transition layers fixed, as in the
+  search) on the same ``--images`` CIFAR-10 test images, BN on batch statistics as the search
+  compares paths: the spread between paths is all the accuracy signal theta can get;
+- the additive per-candidate effects ``CE(a) ~ c + sum_l e[l, a_l]``: cross-validated R^2,
+  split-half reproducibility, each candidate's mean effect, and whether the supernet prefers the
+  candidates with more compute (Spearman rho of effect against MFLOPs, per layer);
+- on ``--named-images`` other test images: the all-skip and all-k5_e6 paths, and every network
+  of the work folder that was trained stand-alone with the benchmark recipe (seed 0), with the
+  Kendall tau between the supernet's accuracy (and CE) of those networks and their top-1.
+
+Writes ``benchmarks/results/dnas_supernet_signal.json``. Run after ``dnas_devices`` (it reads that
+benchmark's searches and trainings from the work folder; about 10 minutes on 2 threads)::
+
+    python -m benchmarks.dnas_supernet_signal
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from benchmarks import dnas_common as common
+from hwnas.arch.spec import ArchSpec, SpecError
+from hwnas.cost.flops import FlopsCost
+from hwnas.data.batches import BatchIterator
+from hwnas.dnas.checkpoint import load_supernet_weights
+from hwnas.dnas.diagnostics import fit_additive, path_losses, random_paths
+from hwnas.dnas.search import fixed_choices
+from hwnas.dnas.supernet import SuperNet
+from hwnas.io import read_json
+from hwnas.spaces import get_space
+
+SUPERNETS = {"warm-up": "warmup", "search-local": "search-local"}
+
+
+def fixed_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` class-balanced CIFAR-10 test images, normalised as the search's batches."""
+    data = common.load_data().subset(train_per_class=1, test_per_class=count // 10,
+                                     rng=np.random.default_rng(seed))
+    (images, labels), = BatchIterator(data.test_x, data.test_y, len(data.test_y), train=False)
+    return images, labels
+
+
+def load_supernet(work: Path, folder: str, budget: common.Budget) -> SuperNet:
+    space = get_space(common.SPACE)
+    supernet = SuperNet(space).to(memory_format=torch.channels_last)
+    checkpoint = work / folder / "checkpoint.pt"
+    if not checkpoint.exists():
+        raise SystemExit(f"{checkpoint} is missing: run python -m benchmarks.dnas_devices first")
+    load_supernet_weights(checkpoint, supernet)
+    supernet.fix_layers(transition_choices(budget))
+    return supernet
+
+
+def transition_choices(budget: common.Budget) -> dict[int, int]:
+    fixed = tuple(sorted(common.fixed_transitions(budget).items()))
+    return fixed_choices(get_space(common.SPACE), fixed)
+
+
+def trained_networks(work: Path) -> dict[str, tuple[tuple[int, ...], float]]:
+    """``{name: (choices, top1)}`` of the seed-0 trainings of networks in the search space."""
+    space = get_space(common.SPACE)
+    networks = {}
+    for result_path in sorted(work.glob("train-*/result.json")):
+        name = result_path.parent.name.removeprefix("train-")
+        if "-seed" in name:
+            continue
+        result = read_json(result_path, "training result")
+        try:
+            choices = space.choices_of(ArchSpec.from_string(result["arch"]))
+        except SpecError:
+            continue  # MobileNetV2, DMasking: not paths of this supernet
+        networks[name] = (choices, float(result["final_top1"]))
+    return networks
+
+
+def measure(supernet: SuperNet, images: tuple[torch.Tensor, torch.Tensor], paths: list,
+            named_images: tuple[torch.Tensor, torch.Tensor], trained: dict,
+            budget: common.Budget) -> dict[str, Any]:
+    space = get_space(common.SPACE)
+    started = time.perf_counter()
+    random_results = path_losses(supernet, *images, paths,
+                                 progress=lambda done: print(f"  {done}/{len(paths)} paths",
+                                                             flush=True) if done % 50 == 0
+                                 else None)
+    fit = fit_additive(paths, random_results.cross_entropy, len(space.candidates))
+    extremes = {name: tuple(transition_choices(budget).get(layer, space.candidates.index(name))
+                            for layer in range(space.num_layers)) for name in ("skip", "k5_e6")}
+    named = {**{f"all-{name}": path for name, path in extremes.items()},
+             **{name: choices for name, (choices, _) in trained.items()}}
+    named_results = path_losses(supernet, *named_images, list(named.values()))
+    supernet_accuracy = dict(zip(named, named_results.accuracy.tolist()))
+    supernet_cross_entropy = dict(zip(named, named_results.cross_entropy.tolist()))
+    top1 = [trained[name][1] for name in trained]
+
+    def tau(scores: dict[str, float], sign: float) -> float | None:
+        return (float(kendalltau([sign * scores[name] for name in trained], top1).statistic)
+                if len(trained) > 2 else None)
+
+    return {
+        "paths": len(paths),
+        "path_cross_entropy": summary(random_results.cross_entropy),
+        "path_accuracy": summary(random_results.accuracy),
+        "additive_fit": {key: value for key, value in fit.to_dict().items()
+                         if key != "effects"},
+        "mean_effect_by_candidate": mean_effects(fit.effects, space.candidates),
+        "effect_range_by_layer": (np.nanmax(fit.effects, axis=1)
+                                  - np.nanmin(fit.effects, axis=1)).tolist(),
+        "effect_vs_mflops_spearman": capacity_preference(fit.effects),
+        "supernet_accuracy": supernet_accuracy,
+        "supernet_cross_entropy": supernet_cross_entropy,
+        "stand_alone_top1": {name: value for name, (_, value) in trained.items()},
+        "kendall_tau_supernet_vs_stand_alone": {"accuracy": tau(supernet_accuracy, 1.0),
+                                                "cross_entropy": tau(supernet_cross_entropy,
+                                                                     -1.0)},
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(values.mean()), "sd": float(values.std()),
+            "min": float(values.min()), "max": float(values.max())}
+
+
+def mean_effects(effects: np.ndarray, candidates: tuple[str, ...]) -> dict[str, float]:
+    """Each candidate's CE effect averaged over the searched layers (negative: lowers CE)."""
+    searched = ~np.isnan(effects).any(axis=1)
+    return {name: float(effects[searched, index].mean()) for index, name in enumerate(candidates)}
+
+
+def capacity_preference(effects: np.ndarray) -> dict[str, float]:
+    """Spearman rho, per searched layer, between a candidate's CE effect and its MFLOPs: -1
+    means more compute always lowers the supernet's CE, 0 means compute does not matter."""
+    matrix = FlopsCost().layer_cost_matrix(get_space(common.SPACE)).matrix
+    rhos = [float(spearmanr(effects[layer], matrix[layer]).statistic)
+            for layer in range(len(effects)) if not np.isnan(effects[layer]).any()]
+    if not rhos:  # too few paths for every candidate of some layer to be sampled
+        return {}
+    return {"mean": float(np.mean(rhos)), "min": float(np.min(rhos)), "max": float(np.max(rhos)),
+            "per_layer": rhos}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paths", type=int, default=400)
+    parser.add_argument("--images", type=int, default=256, help="test images per random path")
+    parser.add_argument("--named-images", type=int, default=2000,
+                        help="test images for the all-skip/all-k5_e6 and trained networks")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    arguments = parser.parse_args(argv)
+    started = time.perf_counter()
+    budget, work = common.Budget(), common.WORK
+    common.check_work_budget(work, budget)
+    torch.set_num_threads(budget.threads)
+    images = fixed_images(arguments.images, budget.seed)
+    named_images = fixed_images(arguments.named_images, budget.seed + 1)
+    space = get_space(common.SPACE)
+    paths = random_paths(space.num_layers, len(space.candidates), transition_choices(budget),
+                         arguments.paths, np.random.default_rng(budget.seed))
+    trained = trained_networks(work)
+    output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
+                              "images": arguments.images,
+                              "named_images": arguments.named_images, "supernets": {}}
+    for label, folder in SUPERNETS.items():
+        print(f"supernet {label}", flush=True)
+        output["supernets"][label] = measure(load_supernet(work, folder, budget), images, paths,
+                                             named_images, trained, budget)
+    return common.write_output(arguments.out, "dnas_supernet_signal", False, output, started)
+
+
+if __name__ == "__main__":
+    main()

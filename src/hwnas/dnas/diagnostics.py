@@ -1,0 +1,178 @@
+"""Does a supernet rank architectures? Diagnostics of a finished FBNet search.
+
+DNAS trades accuracy against latency only as well as the supernet's loss tells paths apart: theta's
+accuracy gradient is, in expectation, the difference in cross-entropy that a candidate makes to
+the paths it is part of. Three measurements show how much of that signal a supernet holds:
+
+1. **Path losses on fixed images.** The CE of many paths on the *same* images, with BatchNorm on
+   batch statistics as the theta step compares paths (``hwnas.dnas.steps``), so batch-to-batch
+   noise cancels and the spread between paths is what the architecture makes.
+2. **Additive per-candidate effects.** A ridge fit of ``CE(a) ~ c + sum_l e[l, a_l]`` on the
+   one-hot choices (scikit-learn) with its cross-validated R^2. When R^2 is high, ``e`` is what
+   theta's REINFORCE gradient estimates (``E_theta[CE] = c + sum_{l,i} p_{l,i} e[l, i]``), and
+   ``e`` can be compared with what stand-alone training says about capacity.
+3. **Ranking against stand-alone training** (in ``benchmarks/dnas_supernet_signal.py``): Kendall
+   tau between the supernet's accuracy of trained networks and their top-1 after training.
+
+Weight-sharing supernets are known to rank stand-alone accuracy poorly (Yu et al., "Evaluating
+the search phase of neural architecture search", ICLR 2020, measured Kendall tau near 0 on their
+spaces); these functions measure it for one of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.preprocessing import OneHotEncoder
+
+from hwnas.dnas.supernet import SuperNet
+from hwnas.errors import HwnasError
+
+
+def random_paths(
+    num_layers: int, num_candidates: int, fixed: Mapping[int, int], count: int,
+    rng: np.random.Generator,
+) -> list[tuple[int, ...]]:
+    """``count`` paths drawn uniformly over the candidates of every layer not in ``fixed``
+    (``{layer: candidate}``, e.g. the unsearched transition layers)."""
+    return [
+        tuple(fixed.get(layer, int(rng.integers(num_candidates))) for layer in range(num_layers))
+        for _ in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class PathLosses:
+    """Per path: mean cross-entropy and top-1 accuracy (fraction) on the same images."""
+
+    cross_entropy: np.ndarray
+    accuracy: np.ndarray
+
+
+def path_losses(
+    supernet: SuperNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    paths: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> PathLosses:
+    """CE and accuracy of every path of ``supernet`` on ``images`` (already normalised, in the
+    supernet's memory format), in batches of ``batch_size`` with BatchNorm on batch statistics,
+    as the search compares paths. The supernet's state (BN running statistics, train/eval mode)
+    is restored afterwards."""
+    if len(images) != len(labels) or len(images) == 0:
+        raise HwnasError(f"need as many labels as images (got {len(images)} images, "
+                         f"{len(labels)} labels)")
+    saved_state = {key: value.clone() for key, value in supernet.state_dict().items()}
+    was_training = supernet.training
+    num_layers, num_candidates = supernet.theta.shape
+    cross_entropy, accuracy = [], []
+    supernet.train()
+    try:
+        with torch.no_grad():
+            for done, path in enumerate(paths):
+                if len(path) != num_layers:
+                    raise HwnasError(f"path {tuple(path)} has {len(path)} choices; the supernet "
+                                     f"has {num_layers} layers")
+                one_hot = torch.zeros(num_layers, num_candidates)
+                one_hot[torch.arange(num_layers), torch.as_tensor(path)] = 1.0
+                loss_sum, correct = 0.0, 0
+                for start in range(0, len(images), batch_size):
+                    output = supernet(images[start:start + batch_size], one_hot, list(path))
+                    batch_labels = labels[start:start + batch_size]
+                    loss_sum += F.cross_entropy(output, batch_labels, reduction="sum").item()
+                    correct += int((output.argmax(dim=1) == batch_labels).sum())
+                cross_entropy.append(loss_sum / len(images))
+                accuracy.append(correct / len(images))
+                if progress is not None:
+                    progress(done + 1)
+    finally:
+        supernet.load_state_dict(saved_state)
+        supernet.train(was_training)
+    return PathLosses(np.array(cross_entropy), np.array(accuracy))
+
+
+@dataclass(frozen=True)
+class AdditiveEffects:
+    """``CE(a) ~ intercept + sum_l effects[l, a_l]``, each layer's effects centred on their mean
+    over the candidates that were sampled (unsampled candidates: NaN)."""
+
+    intercept: float
+    effects: np.ndarray
+    cross_validated_r2: float
+    loss_sd: float
+    residual_sd: float
+    split_half_correlation: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intercept": self.intercept,
+            "effects": [[None if np.isnan(value) else float(value) for value in row]
+                        for row in self.effects],
+            "cross_validated_r2": self.cross_validated_r2,
+            "loss_sd": self.loss_sd,
+            "residual_sd": self.residual_sd,
+            "split_half_correlation": self.split_half_correlation,
+        }
+
+
+def fit_additive(
+    paths: Sequence[Sequence[int]],
+    losses: Sequence[float],
+    num_candidates: int,
+    *,
+    ridge: float = 1e-3,
+    folds: int = 5,
+    seed: int = 0,
+) -> AdditiveEffects:
+    """Fit the additive model of the module docstring (item 2) by ridge regression on one-hot
+    choices. ``cross_validated_r2``: R^2 of ``folds``-fold out-of-fold predictions;
+    ``split_half_correlation``: correlation of the effects fitted on two random halves of the
+    paths (how reproducible they are)."""
+    choices = np.asarray(paths, dtype=int)
+    targets = np.asarray(losses, dtype=float)
+    if choices.ndim != 2 or len(choices) != len(targets) or len(targets) < 2 * folds:
+        raise HwnasError(f"need at least {2 * folds} paths with one loss each, got "
+                         f"{len(choices)} paths and {len(targets)} losses")
+    encoder = OneHotEncoder(categories=[list(range(num_candidates))] * choices.shape[1],
+                            handle_unknown="error", sparse_output=False)
+    features = encoder.fit_transform(choices)
+    model = Ridge(alpha=ridge)
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    predicted = cross_val_predict(model, features, targets, cv=splitter)
+    total = float(((targets - targets.mean()) ** 2).sum())
+    r2 = 1.0 - float(((targets - predicted) ** 2).sum()) / total if total > 0 else float("nan")
+    model.fit(features, targets)
+    effects = _centred(model.coef_.reshape(choices.shape[1], num_candidates), choices)
+    halves = np.random.default_rng(seed).permutation(len(targets))
+    first, second = (
+        _centred(Ridge(alpha=ridge).fit(features[half], targets[half]).coef_.reshape(
+            effects.shape), choices[half])
+        for half in (halves[: len(halves) // 2], halves[len(halves) // 2:])
+    )
+    both = ~np.isnan(first) & ~np.isnan(second) & (np.ptp(choices, axis=0) > 0)[:, None]
+    correlation = (float(np.corrcoef(first[both], second[both])[0, 1]) if both.sum() > 2
+                   else float("nan"))
+    return AdditiveEffects(
+        intercept=float(model.intercept_), effects=effects, cross_validated_r2=r2,
+        loss_sd=float(targets.std()), residual_sd=float((targets - predicted).std()),
+        split_half_correlation=correlation,
+    )
+
+
+def _centred(coefficients: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """Each layer's coefficients minus their mean over its sampled candidates; NaN elsewhere."""
+    sampled = np.zeros(coefficients.shape, dtype=bool)
+    for layer in range(coefficients.shape[0]):
+        sampled[layer, np.unique(choices[:, layer])] = True
+    centred = np.where(sampled, coefficients, np.nan)
+    return centred - np.nanmean(centred, axis=1, keepdims=True)
