@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau
 
 from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec, SpecError
-from hwnas.cost.flops import FlopsCost
 from hwnas.data.batches import BatchIterator
 from hwnas.dnas.checkpoint import load_supernet_weights
-from hwnas.dnas.diagnostics import fit_additive, path_losses, random_paths
+from hwnas.dnas.diagnostics import random_paths, signal_report
 from hwnas.dnas.search import fixed_choices
 from hwnas.dnas.supernet import SuperNet
 from hwnas.io import read_json
@@ -92,65 +91,25 @@ def measure(supernet: SuperNet, images: tuple[torch.Tensor, torch.Tensor], paths
             budget: common.Budget) -> dict[str, Any]:
     space = get_space(common.SPACE)
     started = time.perf_counter()
-    random_results = path_losses(supernet, *images, paths,
-                                 progress=lambda done: print(f"  {done}/{len(paths)} paths",
-                                                             flush=True) if done % 50 == 0
-                                 else None)
-    fit = fit_additive(paths, random_results.cross_entropy, len(space.candidates))
     extremes = {name: tuple(transition_choices(budget).get(layer, space.candidates.index(name))
                             for layer in range(space.num_layers)) for name in ("skip", "k5_e6")}
     named = {**{f"all-{name}": path for name, path in extremes.items()},
              **{name: choices for name, (choices, _) in trained.items()}}
-    named_results = path_losses(supernet, *named_images, list(named.values()))
-    supernet_accuracy = dict(zip(named, named_results.accuracy.tolist()))
-    supernet_cross_entropy = dict(zip(named, named_results.cross_entropy.tolist()))
+    report = signal_report(supernet, paths, images, named, named_images,
+                           progress=lambda done: print(f"  {done}/{len(paths)} paths", flush=True)
+                           if done % 50 == 0 else None)
     top1 = [trained[name][1] for name in trained]
 
     def tau(scores: dict[str, float], sign: float) -> float | None:
         return (float(kendalltau([sign * scores[name] for name in trained], top1).statistic)
                 if len(trained) > 2 else None)
 
-    return {
-        "paths": len(paths),
-        "path_cross_entropy": summary(random_results.cross_entropy),
-        "path_accuracy": summary(random_results.accuracy),
-        "additive_fit": {key: value for key, value in fit.to_dict().items()
-                         if key != "effects"},
-        "mean_effect_by_candidate": mean_effects(fit.effects, space.candidates),
-        "effect_range_by_layer": (np.nanmax(fit.effects, axis=1)
-                                  - np.nanmin(fit.effects, axis=1)).tolist(),
-        "effect_vs_mflops_spearman": capacity_preference(fit.effects),
-        "supernet_accuracy": supernet_accuracy,
-        "supernet_cross_entropy": supernet_cross_entropy,
-        "stand_alone_top1": {name: value for name, (_, value) in trained.items()},
-        "kendall_tau_supernet_vs_stand_alone": {"accuracy": tau(supernet_accuracy, 1.0),
-                                                "cross_entropy": tau(supernet_cross_entropy,
-                                                                     -1.0)},
-        "seconds": time.perf_counter() - started,
-    }
-
-
-def summary(values: np.ndarray) -> dict[str, float]:
-    return {"mean": float(values.mean()), "sd": float(values.std()),
-            "min": float(values.min()), "max": float(values.max())}
-
-
-def mean_effects(effects: np.ndarray, candidates: tuple[str, ...]) -> dict[str, float]:
-    """Each candidate's CE effect averaged over the searched layers (negative: lowers CE)."""
-    searched = ~np.isnan(effects).any(axis=1)
-    return {name: float(effects[searched, index].mean()) for index, name in enumerate(candidates)}
-
-
-def capacity_preference(effects: np.ndarray) -> dict[str, float]:
-    """Spearman rho, per searched layer, between a candidate's CE effect and its MFLOPs: -1
-    means more compute always lowers the supernet's CE, 0 means compute does not matter."""
-    matrix = FlopsCost().layer_cost_matrix(get_space(common.SPACE)).matrix
-    rhos = [float(spearmanr(effects[layer], matrix[layer]).statistic)
-            for layer in range(len(effects)) if not np.isnan(effects[layer]).any()]
-    if not rhos:  # too few paths for every candidate of some layer to be sampled
-        return {}
-    return {"mean": float(np.mean(rhos)), "min": float(np.min(rhos)), "max": float(np.max(rhos)),
-            "per_layer": rhos}
+    report["stand_alone_top1"] = {name: value for name, (_, value) in trained.items()}
+    report["kendall_tau_supernet_vs_stand_alone"] = {
+        "accuracy": tau(report["supernet_accuracy"], 1.0),
+        "cross_entropy": tau(report["supernet_cross_entropy"], -1.0)}
+    report["seconds"] = time.perf_counter() - started
+    return report
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

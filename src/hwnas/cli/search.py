@@ -23,6 +23,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from hwnas.cli.diagnose import diagnose_command
 from hwnas.cli.dmasking import dmasking_command
 from hwnas.cli.dnas import dnas_command
 from hwnas.errors import HwnasError
@@ -208,3 +209,4 @@ def chamnet(
 
 app.command("dnas")(dnas_command)
 app.command("dmasking")(dmasking_command)
+app.command("diagnose")(diagnose_command)

@@ -176,3 +176,56 @@ def _centred(coefficients: np.ndarray, choices: np.ndarray) -> np.ndarray:
         sampled[layer, np.unique(choices[:, layer])] = True
     centred = np.where(sampled, coefficients, np.nan)
     return centred - np.nanmean(centred, axis=1, keepdims=True)
+
+
+def signal_report(
+    supernet: SuperNet,
+    paths: Sequence[Sequence[int]],
+    images: tuple[torch.Tensor, torch.Tensor],
+    named_paths: Mapping[str, Sequence[int]],
+    named_images: tuple[torch.Tensor, torch.Tensor],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Items 1 and 2 of the module docstring for ``paths`` on ``images``, and the CE and accuracy
+    of each of ``named_paths`` on ``named_images`` (e.g. the all-skip path, trained networks)."""
+    from hwnas.cost.flops import FlopsCost
+
+    space = supernet.space
+    random = path_losses(supernet, *images, paths, progress=progress)
+    fit = fit_additive(paths, random.cross_entropy, len(space.candidates))
+    named = path_losses(supernet, *named_images, list(named_paths.values()))
+    flops = FlopsCost().layer_cost_matrix(space).matrix
+    return {
+        "paths": len(paths),
+        "path_cross_entropy": _summary(random.cross_entropy),
+        "path_accuracy": _summary(random.accuracy),
+        "additive_fit": {key: value for key, value in fit.to_dict().items() if key != "effects"},
+        "mean_effect_by_candidate": {
+            name: float(np.mean(column)) for name, column in
+            zip(space.candidates, fit.effects[~np.isnan(fit.effects).any(axis=1)].T)},
+        "effect_range_by_layer": (np.nanmax(fit.effects, axis=1)
+                                  - np.nanmin(fit.effects, axis=1)).tolist(),
+        "effect_vs_mflops_spearman": capacity_preference(fit.effects, flops),
+        "supernet_accuracy": dict(zip(named_paths, named.accuracy.tolist())),
+        "supernet_cross_entropy": dict(zip(named_paths, named.cross_entropy.tolist())),
+    }
+
+
+def capacity_preference(effects: np.ndarray, flops: np.ndarray) -> dict[str, Any]:
+    """Spearman rho, per layer where every candidate was sampled, between a candidate's CE
+    effect and its MFLOPs (``flops`` [L, K]): -1 means more compute always lowers the supernet's
+    CE, 0 that compute does not matter. Empty when no layer had every candidate sampled."""
+    from scipy.stats import spearmanr
+
+    rhos = [float(spearmanr(effects[layer], flops[layer]).statistic)
+            for layer in range(len(effects)) if not np.isnan(effects[layer]).any()]
+    if not rhos:
+        return {}
+    return {"mean": float(np.mean(rhos)), "min": float(np.min(rhos)),
+            "max": float(np.max(rhos)), "per_layer": rhos}
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(values.mean()), "sd": float(values.std()),
+            "min": float(values.min()), "max": float(values.max())}

@@ -1,0 +1,146 @@
+"""``hwnas search diagnose RUN``: does a finished FBNet search's supernet tell architectures apart?
+
+Runs :func:`hwnas.dnas.diagnostics.signal_report` on the run directory's checkpoint: random paths
+on fixed CIFAR-10 test images, the additive per-candidate fit, the all-skip / all-largest paths
+and the run's derived networks; prints a summary and writes ``RUN/supernet_signal.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hwnas.cli import options
+
+console = Console(stderr=True)
+
+
+def diagnose_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of `hwnas search dnas`.")],
+    paths: Annotated[int, typer.Option(min=20, help="Random paths to evaluate.")] = 200,
+    images: Annotated[int, typer.Option(min=10, help="Test images per random path.")] = 256,
+    named_images: Annotated[int, typer.Option(
+        min=10, help="Test images for the all-skip/all-largest and derived networks.")] = 1000,
+    seed: options.Seed = 0,
+    threads: options.Threads = 1,
+    data_dir: options.DataDir = None,
+    cifar: options.Cifar = None,
+) -> None:
+    """Measure how much the supernet's loss depends on the architecture (FBNet runs)."""
+    import numpy as np
+    import torch
+
+    from hwnas.cli.train import _load_data
+    from hwnas.dnas.checkpoint import load_supernet_weights
+    from hwnas.dnas.diagnostics import random_paths, signal_report
+    from hwnas.dnas.supernet import SuperNet
+    from hwnas.io import atomic_write_json
+
+    torch.set_num_threads(threads)
+    space, fixed = _run_space(run_dir)
+    supernet = SuperNet(space).to(memory_format=torch.channels_last)
+    load_supernet_weights(run_dir / "checkpoint.pt", supernet)
+    supernet.fix_layers(fixed)
+    data = _load_data(cifar, data_dir)
+    random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
+                          np.random.default_rng(seed))
+    with Progress(TextColumn("random paths"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("paths", total=paths)
+        report = signal_report(
+            supernet, random, _test_images(data, images, seed),
+            _named_paths(run_dir, space, fixed), _test_images(data, named_images, seed + 1),
+            progress=lambda done: bar.update(task, completed=done))
+    report.update(run=str(run_dir), images=images, named_images=named_images, seed=seed)
+    atomic_write_json(run_dir / "supernet_signal.json", report)
+    _print_report(report, run_dir)
+
+
+def _run_space(run_dir: Path) -> tuple[Any, dict[int, int]]:
+    """The run's layer-wise space and fixed layers; raises HwnasError for anything else."""
+    from hwnas.dnas.config import space_to_dict
+    from hwnas.dnas.search import fixed_choices
+    from hwnas.errors import HwnasError
+    from hwnas.io import read_json
+    from hwnas.spaces import SPACE_NAMES, get_space
+
+    config_path, checkpoint = run_dir / "config.json", run_dir / "checkpoint.pt"
+    if not config_path.exists() or not checkpoint.exists():
+        raise HwnasError(f"{run_dir} is not a DNAS run directory (needs config.json and "
+                         "checkpoint.pt)")
+    config = read_json(config_path, "DNAS run config")
+    name = config.get("space", {}).get("name") if isinstance(config, dict) else None
+    if name not in SPACE_NAMES:
+        raise HwnasError(f"{run_dir} searched space {name!r}; diagnose reads FBNet runs of "
+                         f"{', '.join(SPACE_NAMES)}")
+    space = get_space(name)
+    if space_to_dict(space) != config["space"]:
+        raise HwnasError(f"{run_dir}: its space {name!r} differs from hwnas's {name!r}")
+    if space.head.num_classes != 10:
+        raise HwnasError(f"diagnose evaluates on CIFAR-10; space {name!r} has "
+                         f"{space.head.num_classes} classes")
+    fixed = tuple(tuple(pair) for pair in config["search"].get("fixed_layers", []))
+    return space, fixed_choices(space, fixed)
+
+
+def _test_images(data: Any, count: int, seed: int) -> tuple[Any, Any]:
+    """``count`` class-balanced test images (rounded down to whole classes), normalised."""
+    import numpy as np
+
+    from hwnas.data.batches import BatchIterator
+
+    subset = data.subset(train_per_class=1, test_per_class=max(1, count // 10),
+                         rng=np.random.default_rng(seed))
+    (images, labels), = BatchIterator(subset.test_x, subset.test_y, len(subset.test_y),
+                                      train=False)
+    return images, labels
+
+
+def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, tuple[int, ...]]:
+    """The all-skip and all-largest paths (fixed layers kept) and the run's derived networks."""
+    import numpy as np
+
+    from hwnas.cost.flops import FlopsCost
+    from hwnas.dnas.result import SearchResult
+
+    flops = FlopsCost().layer_cost_matrix(space).matrix
+    largest = int(np.argmax(flops.sum(axis=0)))
+    named = {f"all-{space.candidates[largest]}": tuple(
+        fixed.get(layer, largest) for layer in range(space.num_layers))}
+    if "skip" in space.candidates:
+        skip = space.candidates.index("skip")
+        named["all-skip"] = tuple(fixed.get(layer, skip) for layer in range(space.num_layers))
+    if (run_dir / "result.json").exists():
+        result = SearchResult.load(run_dir / "result.json")
+        named["argmax"] = tuple(result.argmax.choices)
+        if result.within_target is not None:
+            named["within target"] = tuple(result.within_target.choices)
+    return named
+
+
+def _print_report(report: dict[str, Any], run_dir: Path) -> None:
+    fit, cross_entropy = report["additive_fit"], report["path_cross_entropy"]
+    table = Table(title=f"supernet signal: {report['paths']} random paths on "
+                  f"{report['images']} test images")
+    table.add_column("measure")
+    table.add_column("value")
+    table.add_row("CE of random paths: mean, sd",
+                  f"{cross_entropy['mean']:.4f}, {cross_entropy['sd']:.4f} "
+                  f"({100 * cross_entropy['sd'] / cross_entropy['mean']:.2f} %)")
+    table.add_row("additive fit: cross-validated R^2, split-half r",
+                  f"{fit['cross_validated_r2']:.3f}, {fit['split_half_correlation']:.3f}")
+    preference = report["effect_vs_mflops_spearman"]
+    if preference:
+        table.add_row("Spearman rho, effect vs MFLOPs (-1: compute helps)",
+                      f"{preference['mean']:+.2f}")
+    for name in report["supernet_accuracy"]:
+        table.add_row(f"{name}: accuracy, CE",
+                      f"{100 * report['supernet_accuracy'][name]:.1f} %, "
+                      f"{report['supernet_cross_entropy'][name]:.4f}")
+    console.print(table)
+    console.print(f"-> {run_dir / 'supernet_signal.json'}")
