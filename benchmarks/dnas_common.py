@@ -22,13 +22,15 @@ import torch
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.base import CostModel
 from hwnas.cost.engines import TimingSettings, make_engine
+from hwnas.cost.flops import FlopsCost
 from hwnas.cost.lut import LatencyTable
 from hwnas.cost.lutbuild import build_lut, measure_networks
 from hwnas.data.cifar import CifarArrays, load_cifar10
 from hwnas.dnas import run_dnas
 from hwnas.dnas.data import search_batches
 from hwnas.dnas.masking import cifar_at_resolution
-from hwnas.dnas.result import SearchResult, derive_within_target, lower_bound
+from hwnas.dnas.result import (SearchResult, derive_within_target, lower_bound,
+                               most_probable_within)
 from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
 from hwnas.train.loop import train
@@ -181,29 +183,74 @@ def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path
 
 
 def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
-           work: Path, *, fbnet_loss: bool = False) -> SearchResult:
+           work: Path, *, fbnet_loss: bool = False,
+           capacity_level: str | None = None) -> SearchResult:
     """FBNet DNAS for ``cost_model``, cached by ``name``, from the shared warm-up: alpha 0.2,
-    beta 0.6, ``budget.target_form`` with T from :func:`reference_target`; with
-    ``fbnet_loss``, the paper's loss without a target instead (``benchmarks/dnas_devices_loss``).
+    beta 0.6, ``budget.target_form`` with T from :func:`reference_target` (or, with
+    ``capacity_level``, from :func:`capacity_matched_target`); with ``fbnet_loss``, the paper's
+    loss without a target instead (``benchmarks/dnas_devices_loss``).
     """
-    run_dir = work / (f"search-{name}-fbnet-loss" if fbnet_loss else f"search-{name}")
+    suffix = ("-fbnet-loss" if fbnet_loss else
+              f"-capacity-{capacity_level}" if capacity_level else "")
+    run_dir = work / f"search-{name}{suffix}"
     if (run_dir / "result.json").exists():
         return SearchResult.load(run_dir / "result.json")
     warm_start = warm_up(cost_model, data, budget, work)
     torch.set_num_threads(budget.threads)
     weights, theta = search_batches(data, per_class=budget.search_per_class,
                                     batch_size=budget.batch_size, seed=budget.seed)
-    print(f"search {name}{' (FBNet loss)' if fbnet_loss else ''}: {weights.num_images} weight"
-          f" / {theta.num_images} theta images", flush=True)
+    target = (None if fbnet_loss else
+              capacity_matched_target(cost_model, budget, capacity_level) if capacity_level
+              else reference_target(cost_model, budget))
+    print(f"search {name}{suffix}: {weights.num_images} weight / {theta.num_images} theta "
+          f"images, target {target}", flush=True)
     return run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.search_epochs,
-                    weight_lr=WEIGHT_LR, seed=budget.seed,
-                    target_latency=None if fbnet_loss else reference_target(cost_model, budget),
+                    weight_lr=WEIGHT_LR, seed=budget.seed, target_latency=target,
                     target_form=budget.target_form, warm_start=warm_start,
                     fixed_layers=fixed_transitions(budget), theta_lr=budget.theta_lr,
                     theta_estimator=budget.theta_estimator,
                     paths_per_batch=budget.paths_per_batch,
                     run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
                     checkpoint_every=max(1, len(weights) // 2))
+
+
+def allowed_choices(budget: Budget) -> np.ndarray:
+    """[L, K] mask of a search's choices: every candidate, only the fixed one at transitions."""
+    space = get_space(SPACE)
+    allowed = np.ones((space.num_layers, len(space.candidates)), dtype=bool)
+    for layer, name in fixed_transitions(budget).items():
+        allowed[layer] = False
+        allowed[layer, space.candidates.index(name)] = True
+    return allowed
+
+
+def largest_within(proxy: CostModel, cost_model: CostModel, budget: Budget, target: float,
+                   lower: float | None) -> tuple[int, ...] | None:
+    """The choices of maximal ``proxy`` cost whose ``cost_model`` cost is in [lower, target]
+    (exact: the derivation's knapsack with the proxy in place of log-probabilities)."""
+    space = get_space(SPACE)
+    costs = cost_model.layer_cost_matrix(space)
+    found = most_probable_within(proxy.layer_cost_matrix(space).matrix, costs.matrix,
+                                 allowed_choices(budget), costs.constant, target, lower=lower)
+    return None if found is None else found[0]
+
+
+def capacity_matched_target(cost_model: CostModel, budget: Budget, candidate: str) -> float:
+    """A target rule that gives every device the same capacity: the smallest ``cost_model``
+    cost of any network with at least the MFLOPs of the network with ``candidate`` at every
+    layer (bisection over T; ``benchmarks/dnas_devices_bound``)."""
+    space, flops = get_space(SPACE), FlopsCost()
+    reference = cost_model.cost(space.uniform_arch(candidate))
+    needed = flops.cost(space.uniform_arch(candidate))
+    low, high = 0.3 * reference, 1.5 * reference
+    for _ in range(40):
+        middle = (low + high) / 2
+        found = largest_within(flops, cost_model, budget, middle, None)
+        if found is not None and flops.cost(space.to_arch(found)) >= needed:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def derived_network(result: SearchResult, cost_model: CostModel, budget: Budget) -> ArchSpec:

@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from benchmarks import dnas_common as common
 from benchmarks.dnas_devices import DEVICES, cost_models, summary
 from hwnas.cost.flops import FlopsCost, ParamsCost
-from hwnas.dnas.result import lower_bound, most_probable_within
+from hwnas.dnas.result import lower_bound
 from hwnas.spaces import get_space
 
 PROXIES = {"mflops": FlopsCost(), "mparams": ParamsCost()}
@@ -42,43 +41,6 @@ PROXIES = {"mflops": FlopsCost(), "mparams": ParamsCost()}
 CAPACITY_LEVELS = ("k3_e1", "k3_e3", "k5_e3", "k3_e6")
 #: costs within 0.5 % count as a tie: the tables' own precision is coarser
 TIE = 1.005
-
-
-def allowed_choices(budget: common.Budget) -> np.ndarray:
-    """[L, K] mask: every candidate, but only the fixed one at the transition layers."""
-    space = get_space(common.SPACE)
-    allowed = np.ones((space.num_layers, len(space.candidates)), dtype=bool)
-    for layer, name in common.fixed_transitions(budget).items():
-        allowed[layer] = False
-        allowed[layer, space.candidates.index(name)] = True
-    return allowed
-
-
-def largest_within(proxy: Any, cost_model: Any, budget: common.Budget, target: float,
-                   lower: float | None) -> tuple[int, ...] | None:
-    """The network of maximal ``proxy`` cost whose ``cost_model`` cost is in [lower, target]."""
-    space = get_space(common.SPACE)
-    costs = cost_model.layer_cost_matrix(space)
-    found = most_probable_within(proxy.layer_cost_matrix(space).matrix, costs.matrix,
-                                 allowed_choices(budget), costs.constant, target, lower=lower)
-    return None if found is None else found[0]
-
-
-def capacity_matched_target(cost_model: Any, budget: common.Budget, candidate: str) -> float:
-    """The smallest ``cost_model`` cost of a network with the MFLOPs of the network with
-    ``candidate`` at every layer."""
-    space, flops = get_space(common.SPACE), PROXIES["mflops"]
-    reference = cost_model.cost(space.uniform_arch(candidate))
-    needed = flops.cost(space.uniform_arch(candidate))
-    low, high = 0.3 * reference, 1.5 * reference
-    for _ in range(40):
-        middle = (low + high) / 2
-        found = largest_within(flops, cost_model, budget, middle, None)
-        if found is not None and flops.cost(space.to_arch(found)) >= needed:
-            high = middle
-        else:
-            low = middle
-    return high
 
 
 def priced(networks: dict[str, Any], models: dict[str, Any], proxy: Any) -> dict[str, Any]:
@@ -105,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              for device in DEVICES}}
     for candidate in CAPACITY_LEVELS:
         targets[f"capacity-matched-{candidate}"] = {
-            device: capacity_matched_target(models[device], budget, candidate)
+            device: common.capacity_matched_target(models[device], budget, candidate)
             for device in DEVICES}
     output: dict[str, Any] = {"budget": budget.to_dict(), "targets": targets, "rules": {}}
     for rule, rule_targets in targets.items():
@@ -113,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for proxy_name, proxy in proxies.items():
             networks = {}
             for device, target in rule_targets.items():
-                found = largest_within(proxy, models[device], budget, target,
+                found = common.largest_within(proxy, models[device], budget, target,
                                        lower_bound(target, budget.target_form))
                 if found is None:
                     raise SystemExit(f"no network of the space is within {device}'s target")
