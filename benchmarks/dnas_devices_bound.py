@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from benchmarks import dnas_common as common
 from benchmarks.dnas_devices import DEVICES, cost_models, summary
 from hwnas.cost.flops import FlopsCost, ParamsCost
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             networks = {}
             for device, target in rule_targets.items():
                 found = common.largest_within(proxy, models[device], budget, target,
-                                       lower_bound(target, budget.target_form))
+                                              lower_bound(target, budget.target_form))
                 if found is None:
                     raise SystemExit(f"no network of the space is within {device}'s target")
                 networks[device] = space.to_arch(found)

@@ -22,7 +22,7 @@ training, no timing), beside the same matrix for the ``dnas_devices`` searches. 
                                  "fastest_on_own_device": {device: bool}, "archs": {...}}}}
 
 Run (ten searches of about 7 minutes each with the budget's 2 threads, after ``dnas_devices``'s
-warm-up)::
+warm-up and five searches)::
 
     python -m benchmarks.dnas_devices_loss
 """

@@ -6,7 +6,8 @@ through the work folder) gives two networks, both trained: the most probable one
 [0.95 T, T] of its latency target (what ``dnas_devices`` trains) and the per-layer argmax. A
 control without search, a random network of the same space within [0.95 T, T], tells what the
 search adds to the space. They and MobileNetV2 (CIFAR strides) at several width multipliers are
-trained with one identical short recipe on CIFAR-10 and timed end to end with ONNX Runtime (1 thread, batch 1). Writes
+trained with one identical short recipe on CIFAR-10 and timed end to end with ONNX Runtime
+(1 thread, batch 1). Writes
 ``benchmarks/results/dnas_quality.json``::
 
     {"searched": [{"derivation", "arch", "latency_ms", "predicted_ms", "top1", "comparison"}],

@@ -16,7 +16,7 @@ weight warm-up and the final supernet of the search for this CPU. For each:
   Kendall tau between the supernet's accuracy (and CE) of those networks and their top-1.
 
 Writes ``benchmarks/results/dnas_supernet_signal.json``. Run after ``dnas_devices`` (it reads that
-benchmark's searches and trainings from the work folder; about 10 minutes on 2 threads)::
+benchmark's searches and trainings from the work folder; about 18 minutes on 2 threads)::
 
     python -m benchmarks.dnas_supernet_signal
 """
@@ -34,23 +34,14 @@ from scipy.stats import kendalltau
 
 from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec, SpecError
-from hwnas.data.batches import BatchIterator
 from hwnas.dnas.checkpoint import load_supernet_weights
-from hwnas.dnas.diagnostics import random_paths, signal_report
+from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
 from hwnas.dnas.search import fixed_choices
 from hwnas.dnas.supernet import SuperNet
-from hwnas.io import read_json
+from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
 
 SUPERNETS = {"warm-up": "warmup", "search-local": "search-local"}
-
-
-def fixed_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` class-balanced CIFAR-10 test images, normalised as the search's batches."""
-    data = common.load_data().subset(train_per_class=1, test_per_class=count // 10,
-                                     rng=np.random.default_rng(seed))
-    (images, labels), = BatchIterator(data.test_x, data.test_y, len(data.test_y), train=False)
-    return images, labels
 
 
 def load_supernet(work: Path, folder: str, budget: common.Budget) -> SuperNet:
@@ -115,7 +106,7 @@ def measure(supernet: SuperNet, images: tuple[torch.Tensor, torch.Tensor], paths
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paths", type=int, default=400)
-    parser.add_argument("--images", type=int, default=256, help="test images per random path")
+    parser.add_argument("--images", type=int, default=250, help="test images per random path")
     parser.add_argument("--named-images", type=int, default=2000,
                         help="test images for the all-skip/all-k5_e6 and trained networks")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -124,19 +115,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     budget, work = common.Budget(), common.WORK
     common.check_work_budget(work, budget)
     torch.set_num_threads(budget.threads)
-    images = fixed_images(arguments.images, budget.seed)
-    named_images = fixed_images(arguments.named_images, budget.seed + 1)
+    data = common.load_data()
+    images = fixed_test_images(data, arguments.images, budget.seed)
+    named_images = fixed_test_images(data, arguments.named_images, budget.seed + 1)
     space = get_space(common.SPACE)
     paths = random_paths(space.num_layers, len(space.candidates), transition_choices(budget),
                          arguments.paths, np.random.default_rng(budget.seed))
     trained = trained_networks(work)
     output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
-                              "images": arguments.images,
-                              "named_images": arguments.named_images, "supernets": {}}
+                              "images": len(images[1]), "named_images": len(named_images[1]),
+                              "supernets": {}}
     for label, folder in SUPERNETS.items():
-        print(f"supernet {label}", flush=True)
-        output["supernets"][label] = measure(load_supernet(work, folder, budget), images, paths,
-                                             named_images, trained, budget)
+        # each supernet's measurement is cached, so a killed run resumes at the next one
+        cache = work / (f"supernet-signal-{label}-{arguments.paths}p-{arguments.images}i-"
+                        f"{arguments.named_images}n.json")
+        if not cache.exists():
+            print(f"supernet {label}", flush=True)
+            atomic_write_json(cache, measure(load_supernet(work, folder, budget), images, paths,
+                                             named_images, trained, budget))
+        output["supernets"][label] = read_json(cache, "supernet signal")
     return common.write_output(arguments.out, "dnas_supernet_signal", False, output, started)
 
 

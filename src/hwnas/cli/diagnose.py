@@ -23,7 +23,8 @@ console = Console(stderr=True)
 def diagnose_command(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of `hwnas search dnas`.")],
     paths: Annotated[int, typer.Option(min=20, help="Random paths to evaluate.")] = 200,
-    images: Annotated[int, typer.Option(min=10, help="Test images per random path.")] = 256,
+    images: Annotated[int, typer.Option(
+        min=10, help="Test images per random path (rounded down to whole classes).")] = 250,
     named_images: Annotated[int, typer.Option(
         min=10, help="Test images for the all-skip/all-largest and derived networks.")] = 1000,
     seed: options.Seed = 0,
@@ -37,7 +38,7 @@ def diagnose_command(
 
     from hwnas.cli.train import _load_data
     from hwnas.dnas.checkpoint import load_supernet_weights
-    from hwnas.dnas.diagnostics import random_paths, signal_report
+    from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
     from hwnas.dnas.supernet import SuperNet
     from hwnas.io import atomic_write_json
 
@@ -49,14 +50,15 @@ def diagnose_command(
     data = _load_data(cifar, data_dir)
     random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
                           np.random.default_rng(seed))
+    test, named_test = (fixed_test_images(data, images, seed),
+                        fixed_test_images(data, named_images, seed + 1))
     with Progress(TextColumn("random paths"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("paths", total=paths)
-        report = signal_report(
-            supernet, random, _test_images(data, images, seed),
-            _named_paths(run_dir, space, fixed), _test_images(data, named_images, seed + 1),
-            progress=lambda done: bar.update(task, completed=done))
-    report.update(run=str(run_dir), images=images, named_images=named_images, seed=seed)
+        report = signal_report(supernet, random, test, _named_paths(run_dir, space, fixed),
+                               named_test, progress=lambda done: bar.update(task, completed=done))
+    report.update(run=str(run_dir), images=len(test[1]), named_images=len(named_test[1]),
+                  seed=seed)
     atomic_write_json(run_dir / "supernet_signal.json", report)
     _print_report(report, run_dir)
 
@@ -86,19 +88,6 @@ def _run_space(run_dir: Path) -> tuple[Any, dict[int, int]]:
                          f"{space.head.num_classes} classes")
     fixed = tuple(tuple(pair) for pair in config["search"].get("fixed_layers", []))
     return space, fixed_choices(space, fixed)
-
-
-def _test_images(data: Any, count: int, seed: int) -> tuple[Any, Any]:
-    """``count`` class-balanced test images (rounded down to whole classes), normalised."""
-    import numpy as np
-
-    from hwnas.data.batches import BatchIterator
-
-    subset = data.subset(train_per_class=1, test_per_class=max(1, count // 10),
-                         rng=np.random.default_rng(seed))
-    (images, labels), = BatchIterator(subset.test_x, subset.test_y, len(subset.test_y),
-                                      train=False)
-    return images, labels
 
 
 def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, tuple[int, ...]]:

@@ -36,6 +36,18 @@ from hwnas.dnas.supernet import SuperNet
 from hwnas.errors import HwnasError
 
 
+def fixed_test_images(data: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` class-balanced test images of ``data`` (:class:`hwnas.data.cifar.CifarArrays`;
+    rounded down to whole classes, at least one per class), normalised as the search's batches."""
+    from hwnas.data.batches import BatchIterator
+
+    subset = data.subset(train_per_class=1, test_per_class=max(1, count // 10),
+                         rng=np.random.default_rng(seed))
+    (images, labels), = BatchIterator(subset.test_x, subset.test_y, len(subset.test_y),
+                                      train=False)
+    return images, labels
+
+
 def random_paths(
     num_layers: int, num_candidates: int, fixed: Mapping[int, int], count: int,
     rng: np.random.Generator,
