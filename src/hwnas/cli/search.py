@@ -1,5 +1,6 @@
-"""``hwnas search chamnet|dnas|dmasking``: ChamNet adaptation here; FBNet DNAS and FBNetV2
-DMasking in :mod:`hwnas.cli.dnas` and :mod:`hwnas.cli.dmasking`.
+"""``hwnas search chamnet|dnas|dmasking|diagnose``: ChamNet adaptation here; FBNet DNAS, FBNetV2
+DMasking and the supernet diagnostic in :mod:`hwnas.cli.dnas`, :mod:`hwnas.cli.dmasking` and
+:mod:`hwnas.cli.diagnose`.
 
     hwnas search chamnet --space nb201 --cost nb201:hwnb_cifar10_pixel3_latency_ms \\
         --latency-ms 20 --latency-ms 30 --evaluations 100 --out runs/chamnet-pixel3
@@ -29,7 +30,8 @@ from hwnas.cli.dnas import dnas_command
 from hwnas.errors import HwnasError
 
 app = typer.Typer(help="Architecture search: ChamNet (predictor-based adaptation), FBNet DNAS "
-                  "and FBNetV2 DMasking (differentiable).", no_args_is_help=True)
+                  "and FBNetV2 DMasking (differentiable); diagnose a DNAS run's supernet.",
+                  no_args_is_help=True)
 
 SPACES = ("chamnet", "chamnet-cifar", "nb201", "fbnet-cifar", "fbnet-cifar100")
 DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga")
