@@ -257,9 +257,10 @@ def derived_network(result: SearchResult, cost_model: CostModel, budget: Budget)
     """The network a benchmark trains for a search: the most probable one whose predicted cost
     meets the target (within [0.95 T, T] for the two-sided form;
     ``hwnas.dnas.result.derive_within_target``), recomputed from the saved ``P_theta`` so that
-    results saved by earlier code get the same rule."""
+    results saved by earlier code get the same rule. A search without a target (FBNet's own
+    loss) is held to the device's reference target."""
     space = get_space(SPACE)
-    target = result.target_latency
+    target = result.target_latency or reference_target(cost_model, budget)
     derived = derive_within_target(space, np.array(result.probabilities),
                                    cost_model.layer_cost_matrix(space), target, cost_model,
                                    lower=lower_bound(target, budget.target_form))

@@ -32,29 +32,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 
 from benchmarks import dnas_common as common
 from benchmarks.dnas_devices import DEVICES, cost_models
 from hwnas.arch.spec import ArchSpec
-from hwnas.dnas.result import TARGET_BAND, SearchResult, derive_within_target
-from hwnas.spaces import get_space
-
 
 #: the capacity level of the third variant: where an exact search with MFLOPs as its accuracy
 #: signal makes every device's network the fastest on its own device (``dnas_devices_bound``)
 CAPACITY_LEVEL = "k5_e3"
-
-
-def within_band(result: SearchResult, cost_model: Any, budget: common.Budget) -> ArchSpec:
-    """The most probable network within [0.95 T, T] of the search's target (the device's
-    reference target for a search without one)."""
-    space = get_space(common.SPACE)
-    target = result.target_latency or common.reference_target(cost_model, budget)
-    derived = derive_within_target(space, np.array(result.probabilities),
-                                   cost_model.layer_cost_matrix(space), target, cost_model,
-                                   lower=TARGET_BAND * target)
-    return ArchSpec.from_string((derived or result.argmax).arch)
 
 
 def priced(archs: dict[str, ArchSpec], models: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         output[loss] = {
             "argmax": priced({d: ArchSpec.from_string(r.argmax.arch)
                               for d, r in results.items()}, models),
-            "within_target": priced({d: within_band(r, models[d], budget)
+            "within_target": priced({d: common.derived_network(r, models[d], budget)
                                      for d, r in results.items()}, models),
             "expected_cost": {d: r.expected_cost for d, r in results.items()},
         }

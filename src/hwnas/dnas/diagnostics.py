@@ -32,6 +32,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.preprocessing import OneHotEncoder
 
+from hwnas.cost.flops import FlopsCost
 from hwnas.dnas.supernet import SuperNet
 from hwnas.errors import HwnasError
 
@@ -201,8 +202,6 @@ def signal_report(
 ) -> dict[str, Any]:
     """Items 1 and 2 of the module docstring for ``paths`` on ``images``, and the CE and accuracy
     of each of ``named_paths`` on ``named_images`` (e.g. the all-skip path, trained networks)."""
-    from hwnas.cost.flops import FlopsCost
-
     space = supernet.space
     random = path_losses(supernet, *images, paths, progress=progress)
     fit = fit_additive(paths, random.cross_entropy, len(space.candidates))
