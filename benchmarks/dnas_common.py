@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -95,9 +95,14 @@ class Budget:
         return asdict(self)
 
 
-def parse_arguments(description: str, argv: list[str] | None) -> tuple[Any, Budget, Path]:
-    """The options every DNAS benchmark takes; returns (arguments, budget, work folder)."""
+def parse_arguments(description: str, argv: list[str] | None,
+                    options: Callable[[argparse.ArgumentParser], None] | None = None
+                    ) -> tuple[Any, Budget, Path]:
+    """The options every DNAS benchmark takes (and those ``options`` adds to the parser);
+    returns (arguments, budget, work folder)."""
     parser = argparse.ArgumentParser(description=description)
+    if options is not None:
+        options(parser)
     parser.add_argument("--quick", action="store_true", help="tiny budget: a smoke run")
     parser.add_argument("--skip-latency", action="store_true",
                         help="compute only; rerun without it on a quiet machine to time latency")
@@ -163,11 +168,13 @@ def reference_target(cost_model: CostModel, budget: Budget) -> float:
     return cost_model.cost(get_space(SPACE).uniform_arch(budget.reference_candidate))
 
 
-def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path) -> Path:
+def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path,
+            weight_sharing: str = "independent", residual_scale: float = 0.0) -> Path:
     """Train the supernet weights alone (uniform random paths) for ``budget.warmup_epochs``;
     every device's search starts from the returned checkpoint. ``cost_model`` is only recorded
-    (theta is not trained)."""
-    run_dir = work / "warmup"
+    (theta is not trained). ``weight_sharing``, ``residual_scale``: ``hwnas.dnas.SuperNet``'s."""
+    run_dir = work / ("warmup" + variant_suffix(weight_sharing=weight_sharing,
+                                                residual_scale=residual_scale))
     if not (run_dir / "result.json").exists():
         torch.set_num_threads(budget.threads)
         weights, theta = search_batches(data, per_class=budget.search_per_class,
@@ -177,25 +184,28 @@ def warm_up(cost_model: CostModel, data: CifarArrays, budget: Budget, work: Path
         run_dnas(get_space(SPACE), cost_model, weights, theta, epochs=budget.warmup_epochs,
                  warmup_epochs=budget.warmup_epochs, weight_lr=WEIGHT_LR, seed=budget.seed,
                  fixed_layers=fixed_transitions(budget), run_dir=run_dir,
-                 resume=run_dir.exists(), num_samples=1,
+                 resume=run_dir.exists(), num_samples=1, weight_sharing=weight_sharing,
+                 residual_scale=residual_scale,
                  checkpoint_every=max(1, len(weights) // 2))
     return run_dir / "checkpoint.pt"
 
 
 def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
-           work: Path, *, fbnet_loss: bool = False,
-           capacity_level: str | None = None) -> SearchResult:
+           work: Path, *, fbnet_loss: bool = False, capacity_level: str | None = None,
+           weight_sharing: str = "independent", residual_scale: float = 0.0) -> SearchResult:
     """FBNet DNAS for ``cost_model``, cached by ``name``, from the shared warm-up: alpha 0.2,
     beta 0.6, ``budget.target_form`` with T from :func:`reference_target` (or, with
     ``capacity_level``, from :func:`capacity_matched_target`); with ``fbnet_loss``, the paper's
-    loss without a target instead (``benchmarks/dnas_devices_loss``).
+    loss without a target instead (``benchmarks/dnas_devices_loss``). ``weight_sharing="nested"``
+    searches the shared-weight supernet (``hwnas.dnas.nested``) from its own warm-up, and
+    ``residual_scale`` starts its residual blocks at that last-BN scale instead of 0.
     """
-    suffix = ("-fbnet-loss" if fbnet_loss else
-              f"-capacity-{capacity_level}" if capacity_level else "")
+    suffix = variant_suffix(fbnet_loss=fbnet_loss, capacity_level=capacity_level,
+                            weight_sharing=weight_sharing, residual_scale=residual_scale)
     run_dir = work / f"search-{name}{suffix}"
     if (run_dir / "result.json").exists():
         return SearchResult.load(run_dir / "result.json")
-    warm_start = warm_up(cost_model, data, budget, work)
+    warm_start = warm_up(cost_model, data, budget, work, weight_sharing, residual_scale)
     torch.set_num_threads(budget.threads)
     weights, theta = search_batches(data, per_class=budget.search_per_class,
                                     batch_size=budget.batch_size, seed=budget.seed)
@@ -209,9 +219,19 @@ def search(name: str, cost_model: CostModel, data: CifarArrays, budget: Budget,
                     target_form=budget.target_form, warm_start=warm_start,
                     fixed_layers=fixed_transitions(budget), theta_lr=budget.theta_lr,
                     theta_estimator=budget.theta_estimator,
-                    paths_per_batch=budget.paths_per_batch,
+                    paths_per_batch=budget.paths_per_batch, weight_sharing=weight_sharing,
+                    residual_scale=residual_scale,
                     run_dir=run_dir, resume=run_dir.exists(), num_samples=8,
                     checkpoint_every=max(1, len(weights) // 2))
+
+
+def variant_suffix(*, fbnet_loss: bool = False, capacity_level: str | None = None,
+                   weight_sharing: str = "independent", residual_scale: float = 0.0) -> str:
+    """The name suffix of a search variant's folders and outputs ("" for the benchmark's own)."""
+    return (("-fbnet-loss" if fbnet_loss else
+             f"-capacity-{capacity_level}" if capacity_level else "")
+            + ("" if weight_sharing == "independent" else f"-{weight_sharing}")
+            + (f"-scale{residual_scale:g}" if residual_scale else ""))
 
 
 def allowed_choices(budget: Budget) -> np.ndarray:

@@ -18,10 +18,19 @@ one point of each other. Run::
     python -m benchmarks.dnas_devices                 # about 30 min on 2 cores, resumable
     python -m benchmarks.dnas_devices --skip-latency  # compute only; time latency later, alone
     python -m benchmarks.dnas_devices --quick         # smoke run
+
+Variants (their own searches, trainings and ``dnas_devices<suffix>.json``, e.g.
+``dnas_devices-capacity-k5_e3-nested.json``): ``--capacity-level k5_e3`` gives every device the
+capacity-matched target of ``dnas_devices_bound`` instead of the all-k3_e3 network's cost;
+``--weight-sharing nested`` searches the shared-weight supernet (``hwnas.dnas.nested``) from its
+own warm-up::
+
+    python -m benchmarks.dnas_devices --weight-sharing nested --capacity-level k5_e3
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -60,27 +69,44 @@ def summary(latency: dict[str, dict[str, float]], accuracy: dict[str, float]) ->
             "accuracy_within_1_point": spread is not None and spread <= 1.0}
 
 
+def variant_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weight-sharing", choices=("independent", "nested"),
+                        default="independent", help="the supernet's (hwnas.dnas.nested)")
+    parser.add_argument("--capacity-level", choices=("k3_e1", "k3_e3", "k5_e3", "k3_e6"),
+                        help="capacity-matched targets at this candidate's MFLOPs "
+                             "(dnas_common.capacity_matched_target)")
+    parser.add_argument("--residual-scale", type=float, default=0.0,
+                        help="initial last-BN scale of the searched residual blocks")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args, budget, work = common.parse_arguments(__doc__.split("\n\n")[0], argv)
+    args, budget, work = common.parse_arguments(__doc__.split("\n\n")[0], argv,
+                                                variant_options)
+    variant = {"capacity_level": args.capacity_level, "weight_sharing": args.weight_sharing,
+               "residual_scale": args.residual_scale}
+    suffix = common.variant_suffix(**variant)
     started = time.perf_counter()
     models = cost_models(work)
     data = common.load_data()
     searched: dict[str, ArchSpec] = {}
+    targets: dict[str, float] = {}
     for device in DEVICES:
-        result = common.search(device, models[device], data, budget, work)
+        result = common.search(device, models[device], data, budget, work, **variant)
         searched[device] = common.derived_network(result, models[device], budget)
-    accuracy = {device: common.train_network(f"searched-{device}", arch, data, budget,
+        targets[device] = result.target_latency
+    accuracy = {device: common.train_network(f"searched-{device}{suffix}", arch, data, budget,
                                              work)["final_top1"]
                 for device, arch in searched.items()}
     output: dict[str, Any] = {
-        "budget": budget.to_dict(), "machine": common.machine(),
+        "budget": budget.to_dict(), "machine": common.machine(), "variant": variant,
+        "targets": targets,
         "archs": {device: arch.to_string() for device, arch in searched.items()},
         "accuracy": accuracy,
         "predicted_local_ms": {device: models["local"].cost(arch)
                                for device, arch in searched.items()},
     }
     if not args.skip_latency:
-        local = common.measured_latency(searched, work, "latency-dnas-devices.json")
+        local = common.measured_latency(searched, work, f"latency-dnas-devices{suffix}.json")
         output["latency_ms"] = {
             device: {run_on: (local["ms"][device] if run_on == "local"
                               else models[run_on].cost(arch)) for run_on in DEVICES}
@@ -88,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         output["local_engine"] = local["engine"]
         output["summary"] = summary(output["latency_ms"], accuracy)
-    return common.write_output(args.out, "dnas_devices", args.quick, output, started)
+    return common.write_output(args.out, f"dnas_devices{suffix}", args.quick, output, started)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,12 @@ SUPERNETS = {"warm-up": "warmup", "search-local": "search-local"}
 
 def load_supernet(work: Path, folder: str, budget: common.Budget) -> SuperNet:
     space = get_space(common.SPACE)
-    supernet = SuperNet(space).to(memory_format=torch.channels_last)
     checkpoint = work / folder / "checkpoint.pt"
     if not checkpoint.exists():
         raise SystemExit(f"{checkpoint} is missing: run python -m benchmarks.dnas_devices first")
+    search = read_json(work / folder / "config.json", "search config")["search"]
+    sharing = search.get("weight_sharing", "independent")  # older runs: FBNet's independent
+    supernet = SuperNet(space, sharing).to(memory_format=torch.channels_last)
     load_supernet_weights(checkpoint, supernet)
     supernet.fix_layers(transition_choices(budget))
     return supernet

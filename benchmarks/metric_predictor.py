@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> None:
             "description": "GP metric predictor vs training-set size on measured HELP latencies",
             "sizes": sizes, "seeds": list(range(args.seeds)), "test_size": args.test_size,
             "test_seed": TEST_SEED, "batch_size": args.batch_size, "methods": args.methods,
-            "bo_acquisition": "uncertainty", "gp_kernel": "matern+linear (default) + white noise", "bo_start": "first 10 of the seed's random order",
+            "bo_acquisition": "uncertainty",
+            "gp_kernel": "matern+linear (default) + white noise",
+            "bo_start": "first 10 of the seed's random order",
             "encodings": {"nb201": "one-hot 6 edges x 5 ops", "fbnet": "one-hot 22 layers x 9"},
             "units": {"rmse": "ms", "mape": "%", "kendall": "tau-b"},
             "constant_prediction_rule": "a model predicting one value for all test archs "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from hwnas.cli import app
@@ -11,14 +12,17 @@ from hwnas.cli import app
 from .test_search_dnas_cli import _cifar_folder
 
 
-def test_diagnose_writes_the_supernet_signal_of_a_run(tmp_path):
+@pytest.mark.parametrize("weight_sharing", ["independent", "nested"])
+def test_diagnose_writes_the_supernet_signal_of_a_run(tmp_path, weight_sharing):
     cifar = str(_cifar_folder(tmp_path))
     out = tmp_path / "run"
     search = CliRunner().invoke(app, [
         "search", "dnas", "--cost", "pixel3", "--cifar", cifar, "--subset-per-class", "10",
         "--batch-size", "10", "--epochs", "1", "--warmup-epochs", "0", "--samples", "2",
-        "--out", str(out)])
+        "--weight-sharing", weight_sharing, "--out", str(out)])
     assert search.exit_code == 0, search.output
+    config = json.loads((out / "config.json").read_text())["search"]
+    assert config["weight_sharing"] == weight_sharing
     result = CliRunner().invoke(app, ["search", "diagnose", str(out), "--cifar", cifar,
                                       "--paths", "20", "--images", "10", "--named-images", "20"])
     assert result.exit_code == 0, result.output

@@ -71,3 +71,8 @@ def test_search_dnas_warm_starts_an_absolute_target_search_over_every_layer(tmp_
                                             "--target-form", "both",
                                             "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "'both'" in bad.output and "Traceback" not in bad.output
+    mismatched = CliRunner().invoke(app, common + [
+        "--warmup-epochs", "0", "--weight-sharing", "nested",
+        "--warm-start", str(tmp_path / "warm" / "checkpoint.pt"), "--out", str(tmp_path / "n")])
+    assert mismatched.exit_code == 2 and "'nested'" in mismatched.output
+    assert "Traceback" not in mismatched.output

@@ -109,7 +109,8 @@ def test_keys_differ_between_spaces():
 
 
 @pytest.mark.parametrize("data", [
-    None, {"kind": "block"}, {"kind": "neck", "params": {}, "input_shape": [1, 2, 2], "dtype": "float32"},
+    None, {"kind": "block"},
+    {"kind": "neck", "params": {}, "input_shape": [1, 2, 2], "dtype": "float32"},
     {"kind": "block", "params": {"type": "skip", "out_channels": 8, "stride": 1},
      "input_shape": [8, 4], "dtype": "float32"},
     {"kind": "block", "params": {"type": "skip", "out_channels": 8, "stride": 3},

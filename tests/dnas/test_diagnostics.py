@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hwnas.dnas.diagnostics import fit_additive, path_losses, random_paths
+from hwnas.dnas.diagnostics import fit_additive, path_losses, random_paths, residual_scales
 from hwnas.dnas.supernet import SuperNet
 from hwnas.errors import HwnasError
 
@@ -64,3 +64,14 @@ def test_path_of_the_wrong_length_is_refused():
     images, labels = synthetic_batches(1, 8)[0]
     with pytest.raises(HwnasError, match="has 2 choices"):
         path_losses(supernet, images, labels, [(0, 1)])
+
+
+@pytest.mark.parametrize("weight_sharing", ["independent", "nested"])
+def test_residual_scales_are_the_last_bn_scales_of_residual_candidates(weight_sharing):
+    space = tiny_space()  # layer 0: 8 -> 8 and layer 2: 16 -> 16 keep their shape
+    supernet = SuperNet(space, weight_sharing, residual_scale=0.5)
+    scales = residual_scales(supernet)
+    skip = space.candidates.index("skip")
+    assert np.isnan(scales[:, skip]).all() and np.isnan(scales[1]).all()
+    residual = np.delete(scales[[0, 2]], skip, axis=1)
+    np.testing.assert_allclose(residual, 0.5)

@@ -191,7 +191,7 @@ def test_warm_start_from_another_space_or_no_file_is_refused(space, cheap_last_c
     other = tiny_space(TINY_CANDIDATES[:2])
     search(other, TableCost(other, np.ones((3, 2))), tmp_path / "other", epochs=1,
            warmup_epochs=1, checkpoint_every=None)
-    with pytest.raises(HwnasError, match="does not fit this search space"):
+    with pytest.raises(HwnasError, match="does not fit this supernet"):
         search(space, cheap_last_cost, tmp_path / "a",
                warm_start=tmp_path / "other" / "checkpoint.pt")
     with pytest.raises(HwnasError, match="cannot read warm-start checkpoint"):

@@ -31,7 +31,8 @@ class LayerShape:
 
 
 def conv_output_size(size: int, stride: int) -> int:
-    """Spatial size after a conv with ``padding = kernel // 2`` (odd kernel): ceil(size / stride)."""
+    """Spatial size after a conv with ``padding = kernel // 2`` (odd kernel):
+    ceil(size / stride)."""
     return (size - 1) // stride + 1
 
 
@@ -127,7 +128,8 @@ def initialise_weights(model: nn.Module) -> None:
 
 
 def build_model(arch: ArchSpec) -> Network:
-    """Build ``arch`` into a randomly initialised :class:`Network` (see :func:`initialise_weights`)."""
+    """Build ``arch`` into a randomly initialised :class:`Network`
+    (see :func:`initialise_weights`)."""
     model = Network(arch)
     initialise_weights(model)
     return model

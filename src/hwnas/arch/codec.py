@@ -154,7 +154,8 @@ def _decode_located(index: int, part: str) -> Block:
         return _decode_block(part)
     except SpecError as error:
         message = str(error)
-        raise SpecError(message if part in message else f"blocks[{index}] {part!r}: {message}") from None
+        raise SpecError(message if part in message
+                        else f"blocks[{index}] {part!r}: {message}") from None
 
 
 def decode_arch(text: str) -> ArchSpec:

@@ -24,7 +24,8 @@ from hwnas.io import read_json
 
 
 #: Zoo keyword of each option ``load_arch`` takes (the CLI flag is ``--`` + key with dashes).
-ZOO_KEYWORDS = {"resolution": "resolution", "num_classes": "num_classes", "width": "width_multiplier"}
+ZOO_KEYWORDS = {"resolution": "resolution", "num_classes": "num_classes",
+                "width": "width_multiplier"}
 
 
 def _zoo_model(name: str, options: dict[str, object]) -> ArchSpec:
@@ -62,7 +63,8 @@ def _from_string(text: str) -> ArchSpec:
 def _with_overrides(arch: ArchSpec, options: dict[str, object]) -> ArchSpec:
     if "width" in options:
         raise HwnasError(
-            f"--width applies only to zoo models, not to a spec string or file (got {options['width']!r})"
+            "--width applies only to zoo models, not to a spec string or file "
+            f"(got {options['width']!r})"
         )
     if "resolution" in options:
         arch = dataclasses.replace(arch, resolution=options["resolution"])

@@ -62,7 +62,8 @@ def _check_expansion(where: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{where}: field 'expansion' must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise SpecError(f"{where}: field 'expansion' must be a positive finite number, got {value!r}")
+        raise SpecError(f"{where}: field 'expansion' must be a positive finite number, "
+                        f"got {value!r}")
 
 
 def _check_bool(where: str, name: str, value: Any) -> None:
@@ -97,7 +98,8 @@ class _Spec:
     type_name: ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {field.name: getattr(self, field.name) for field in fields(self)}  # type: ignore[arg-type]
+        data = {field.name: getattr(self, field.name)
+                for field in fields(self)}  # type: ignore[arg-type]
         if self.type_name:
             return {"type": self.type_name, **data}
         return data

@@ -43,8 +43,8 @@ def diagnose_command(
     from hwnas.io import atomic_write_json
 
     torch.set_num_threads(threads)
-    space, fixed = _run_space(run_dir)
-    supernet = SuperNet(space).to(memory_format=torch.channels_last)
+    space, fixed, weight_sharing = _run_space(run_dir)
+    supernet = SuperNet(space, weight_sharing).to(memory_format=torch.channels_last)
     load_supernet_weights(run_dir / "checkpoint.pt", supernet)
     supernet.fix_layers(fixed)
     data = _load_data(cifar, data_dir)
@@ -63,8 +63,9 @@ def diagnose_command(
     _print_report(report, run_dir)
 
 
-def _run_space(run_dir: Path) -> tuple[Any, dict[int, int]]:
-    """The run's layer-wise space and fixed layers; raises HwnasError for anything else."""
+def _run_space(run_dir: Path) -> tuple[Any, dict[int, int], str]:
+    """The run's layer-wise space, fixed layers and weight sharing; raises HwnasError for
+    anything else."""
     from hwnas.dnas.config import space_to_dict
     from hwnas.dnas.search import fixed_choices
     from hwnas.errors import HwnasError
@@ -87,7 +88,9 @@ def _run_space(run_dir: Path) -> tuple[Any, dict[int, int]]:
         raise HwnasError(f"diagnose evaluates on CIFAR-10; space {name!r} has "
                          f"{space.head.num_classes} classes")
     fixed = tuple(tuple(pair) for pair in config["search"].get("fixed_layers", []))
-    return space, fixed_choices(space, fixed)
+    # runs written before weight sharing was an option had independent candidates
+    return (space, fixed_choices(space, fixed),
+            config["search"].get("weight_sharing", "independent"))
 
 
 def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, tuple[int, ...]]:

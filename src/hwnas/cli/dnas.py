@@ -98,6 +98,13 @@ def dnas_command(
         "gumbel",
     paths_per_batch: Annotated[int, typer.Option(
         min=2, help="Paths compared on each theta batch by --theta-estimator reinforce.")] = 4,
+    weight_sharing: Annotated[str, typer.Option(
+        "--weight-sharing", help="independent (FBNet: every candidate has its own weights) or "
+        "nested (the candidates of a layer are slices of one largest block).")] =
+        "independent",
+    residual_scale: Annotated[float, typer.Option(
+        "--residual-scale", min=0.0, help="Initial last-BN scale of the searched residual "
+        "blocks: 0 starts each as the identity (zero-gamma).")] = 0.0,
     samples: options.Samples = 10,
     seed: options.Seed = 0,
     threads: options.Threads = 1,
@@ -137,7 +144,8 @@ def dnas_command(
         weight_lr=weight_lr, theta_lr=theta_lr, alpha=alpha, beta=beta,
         target_latency=target_latency, target_form=target_form, fixed_layers=fixed_layers,
         warm_start=warm_start, theta_estimator=theta_estimator,
-        paths_per_batch=paths_per_batch, mode=mode, seed=seed, run_dir=run_dir, resume=resume,
+        paths_per_batch=paths_per_batch, weight_sharing=weight_sharing,
+        residual_scale=residual_scale, mode=mode, seed=seed, run_dir=run_dir, resume=resume,
         num_samples=samples, checkpoint_every=max(1, len(weights) // 2),
     )
     print_result(result, run_dir)

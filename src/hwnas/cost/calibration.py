@@ -82,10 +82,12 @@ class Calibration:
         if not isinstance(data, dict) or set(data) != set(names):
             raise HwnasError(f"calibration: expected fields {names}, got {data!r:.200}")
         if data["method"] not in METHODS:
-            raise HwnasError(f"calibration: method must be one of {METHODS}, got {data['method']!r}")
+            raise HwnasError(f"calibration: method must be one of {METHODS}, "
+                             f"got {data['method']!r}")
         for name in ("scale", "offset_ms"):
             value = data[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not np.isfinite(value)):
                 raise HwnasError(f"calibration: {name} must be a finite number, got {value!r}")
         if not isinstance(data["fits"], dict) or not isinstance(data["points"], list) or not (
             isinstance(data["settings"], dict)

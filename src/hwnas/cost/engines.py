@@ -71,9 +71,11 @@ class TimingStats:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 np.isfinite(value) and value >= 0
             ):
-                raise HwnasError(f"timing stats: field {name!r} must be a number >= 0, got {value!r}")
+                raise HwnasError(f"timing stats: field {name!r} must be a number >= 0, "
+                                 f"got {value!r}")
         if not isinstance(data["count"], int) or data["count"] < 1:
-            raise HwnasError(f"timing stats: count must be a positive integer, got {data['count']!r}")
+            raise HwnasError(f"timing stats: count must be a positive integer, "
+                             f"got {data['count']!r}")
         return cls(float(data["median_ms"]), float(data["p10_ms"]), float(data["p90_ms"]),
                    data["count"])
 
@@ -176,7 +178,8 @@ class Engine(ABC):
 
     name: str = ""
 
-    def __init__(self, *, threads: int = 1, layout: str = "contiguous", batch_size: int = 1) -> None:
+    def __init__(self, *, threads: int = 1, layout: str = "contiguous",
+                 batch_size: int = 1) -> None:
         _check_count("threads", threads, 1)
         _check_count("batch_size", batch_size, 1)
         if layout not in LAYOUTS:
@@ -255,7 +258,8 @@ class OrtEngine(Engine):
     name = "onnxruntime"
     opset = 17
 
-    def __init__(self, *, threads: int = 1, layout: str = "contiguous", batch_size: int = 1) -> None:
+    def __init__(self, *, threads: int = 1, layout: str = "contiguous",
+                 batch_size: int = 1) -> None:
         if layout != "contiguous":
             raise HwnasError(f"ONNX Runtime has no layout option (NCHW graphs); got {layout!r}")
         super().__init__(threads=threads, layout=layout, batch_size=batch_size)

@@ -37,7 +37,8 @@ def fidelity_metrics(predicted: Sequence[float], measured: Sequence[float]) -> d
         raise HwnasError(f"need equally many predictions and measurements, got "
                          f"{predicted_array.size} and {measured_array.size}")
     relative = (predicted_array - measured_array) / measured_array
-    ranked = predicted_array.size >= 2 and np.ptp(predicted_array) > 0 and np.ptp(measured_array) > 0
+    ranked = (predicted_array.size >= 2 and np.ptp(predicted_array) > 0
+              and np.ptp(measured_array) > 0)
     return {
         "n": int(predicted_array.size),
         "mape": 100.0 * float(np.mean(np.abs(relative))),

@@ -114,18 +114,19 @@ def load_checkpoint(
 def load_supernet_weights(path: str | Path, supernet: SuperNet) -> None:
     """Load the weights and BN statistics of another search's checkpoint into ``supernet``,
     leaving its theta as it is (a warm start: the shared weight warm-up of several searches).
-    The checkpoint must come from a supernet of the same space."""
+    The checkpoint must come from a supernet of the same space and weight sharing."""
     payload = _read_payload(path, "warm-start checkpoint")
     weights = {key: value for key, value in payload["model"].items() if key != "theta"}
     try:
         missing, unexpected = supernet.load_state_dict(weights, strict=False)
     except RuntimeError as error:
-        raise HwnasError(f"warm-start checkpoint {path} does not fit this search space: "
-                         f"{error}") from None
+        raise HwnasError(f"warm-start checkpoint {path} does not fit this supernet (its space "
+                         f"and weight sharing, {supernet.weight_sharing!r}): {error}") from None
     missing = [key for key in missing if key != "theta"]
     if missing or unexpected:
         bad = (missing or unexpected)[0]
-        raise HwnasError(f"warm-start checkpoint {path} does not fit this search space: "
+        raise HwnasError(f"warm-start checkpoint {path} does not fit this supernet (its space "
+                         f"and weight sharing, {supernet.weight_sharing!r}): "
                          f"{'missing' if missing else 'unexpected'} weight {bad!r}")
 
 

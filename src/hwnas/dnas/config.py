@@ -19,7 +19,7 @@ from typing import Any
 
 from hwnas.cost.base import CostModel, LayerCostMatrix
 from hwnas.dnas.loss import check_loss_parameters
-from hwnas.dnas.supernet import MODES
+from hwnas.dnas.supernet import MODES, WEIGHT_SHARING
 from hwnas.dnas.temperature import check_schedule
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
@@ -57,6 +57,9 @@ class DnasConfig:
     fixed_layers: tuple[tuple[int, str], ...] = ()
     theta_estimator: str = "gumbel"
     paths_per_batch: int = 4
+    weight_sharing: str = "independent"
+    #: initial last-BN scale of the searched residual candidates (``SuperNet``'s docstring)
+    residual_scale: float = 0.0
 
     def __post_init__(self) -> None:
         _check_integer("epochs", self.epochs, minimum=1)
@@ -88,6 +91,10 @@ class DnasConfig:
         if self.warm_start is not None and (not isinstance(self.warm_start, str)
                                             or not self.warm_start):
             raise HwnasError(f"warm_start must be a checkpoint path, got {self.warm_start!r}")
+        _check_number("residual_scale", self.residual_scale, minimum=0.0)
+        if self.weight_sharing not in WEIGHT_SHARING:
+            raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got "
+                             f"{self.weight_sharing!r}")
         if self.mode not in MODES:
             raise HwnasError(f"mode must be one of {MODES}, got {self.mode!r}")
         _check_integer("seed", self.seed, minimum=0)

@@ -13,6 +13,9 @@ the paths it is part of. Three measurements show how much of that signal a super
    ``e`` can be compared with what stand-alone training says about capacity.
 3. **Ranking against stand-alone training** (in ``benchmarks/dnas_supernet_signal.py``): Kendall
    tau between the supernet's accuracy of trained networks and their top-1 after training.
+4. **Are the searched blocks used at all?** The mean |scale| of the last BN of every residual
+   candidate (:func:`residual_scales`): it starts at 0 ("zero-gamma", each block the identity),
+   and a block whose scale stays near 0 adds almost nothing to any path.
 
 Weight-sharing supernets are known to rank stand-alone accuracy poorly (Yu et al., "Evaluating
 the search phase of neural architecture search", ICLR 2020, measured Kendall tau near 0 on their
@@ -218,9 +221,24 @@ def signal_report(
         "effect_range_by_layer": (np.nanmax(fit.effects, axis=1)
                                   - np.nanmin(fit.effects, axis=1)).tolist(),
         "effect_vs_mflops_spearman": capacity_preference(fit.effects, flops),
+        "residual_scale_by_layer": _layer_means(residual_scales(supernet)),
         "supernet_accuracy": dict(zip(named_paths, named.accuracy.tolist())),
         "supernet_cross_entropy": dict(zip(named_paths, named.cross_entropy.tolist())),
     }
+
+
+def residual_scales(supernet: SuperNet) -> np.ndarray:
+    """[L, K] mean |last BN scale| of every residual candidate, NaN where a candidate has no
+    residual (skip, or a layer that changes width or stride)."""
+    return np.array([[np.nan if scale is None else scale
+                      for scale in (layer.residual_scale(index)
+                                    for index in range(len(supernet.space.candidates)))]
+                     for layer in supernet.layers])
+
+
+def _layer_means(values: np.ndarray) -> list[float | None]:
+    """Row means ignoring NaN; None for an all-NaN row (JSON has no NaN)."""
+    return [None if np.isnan(row).all() else float(np.nanmean(row)) for row in values]
 
 
 def capacity_preference(effects: np.ndarray, flops: np.ndarray) -> dict[str, Any]:

@@ -123,6 +123,8 @@ def run_dnas(
     fixed_layers: Mapping[int, str] | None = None,
     theta_estimator: str = "gumbel",
     paths_per_batch: int = 4,
+    weight_sharing: str = "independent",
+    residual_scale: float = 0.0,
     mode: str = "sampled",
     seed: int = 0,
     run_dir: str | Path,
@@ -141,8 +143,11 @@ def run_dnas(
     uniform), e.g. a weights-only run (``warmup_epochs == epochs``) shared by several devices.
     ``theta_estimator="reinforce"`` replaces the Gumbel gradient of theta by a score-function
     one over ``paths_per_batch`` paths per theta batch (:func:`~hwnas.dnas.steps.
-    reinforce_theta_step`). ``fixed_layers`` ``{layer: candidate name}`` takes layers out of the
-    search (their one
+    reinforce_theta_step`). ``weight_sharing="nested"`` cuts each layer's candidates from one
+    shared block (:mod:`hwnas.dnas.nested`) instead of FBNet's independent ones;
+    ``residual_scale`` is the initial last-BN scale of the residual candidates (0: each starts
+    as the identity; :class:`~hwnas.dnas.supernet.SuperNet`).
+    ``fixed_layers`` ``{layer: candidate name}`` takes layers out of the search (their one
     candidate always runs), e.g. ``space.transition_layers`` (module docstring).
 
     ``weight_batches``/``theta_batches`` are re-iterable collections of ``(images, labels)``
@@ -161,6 +166,7 @@ def run_dnas(
         device=device, warm_start=None if warm_start is None else str(warm_start),
         fixed_layers=tuple(sorted((fixed_layers or {}).items())),
         theta_estimator=theta_estimator, paths_per_batch=paths_per_batch,
+        weight_sharing=weight_sharing, residual_scale=residual_scale,
     )
     if not isinstance(space, LayerwiseSpace):
         raise HwnasError(f"space must be a LayerwiseSpace, got {type(space).__name__}")
@@ -244,7 +250,7 @@ class SearchLoop:
 
     def _build_supernet(self) -> torch.nn.Module:
         """The supernet of ``self.space`` (a subclass searching another kind of space swaps it)."""
-        return SuperNet(self.space)
+        return SuperNet(self.space, self.config.weight_sharing, self.config.residual_scale)
 
     def _prepare_costs(self) -> None:
         """Put the layer cost matrix on the device once, for every theta step."""

@@ -17,6 +17,10 @@ Two ways to run it:
              Gumbel-softmax gradient to ``theta`` (straight-through estimator, as in
              ProxylessNAS/GDAS). Costs about one child network.
 
+``weight_sharing="nested"`` replaces each layer's independent candidates by slices of one
+largest block (:mod:`hwnas.dnas.nested`; Single-Path NAS, FBNetV2), so that every sampled step
+trains the weights every candidate uses.
+
 The stem and head are the normal network's (``hwnas.arch.build``), so the weights of one path
 load into ``build_model(space.to_arch(choices))`` unchanged (:meth:`SuperNet.extract_child`).
 """
@@ -32,10 +36,12 @@ from torch import nn
 from hwnas.arch.blocks import build_block
 from hwnas.arch.build import Network, build_layer, build_model, initialise_weights, walk
 from hwnas.arch.spec import Block
+from hwnas.dnas.nested import NestedLayer
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
 
 MODES = ("sampled", "soft")
+WEIGHT_SHARING = ("independent", "nested")
 
 
 @dataclass(frozen=True)
@@ -90,17 +96,43 @@ class MixedLayer(nn.Module):
             total = total + weight * block(x)
         return total
 
+    def child_state_dict(self, index: int) -> dict[str, torch.Tensor]:
+        """Candidate ``index``'s weights under its block's own key names."""
+        return dict(self.candidates[index].state_dict())
+
+    def set_residual_scales(self, value: float) -> None:
+        """Set the last BN scale of every residual candidate (:func:`initialise_weights` sets
+        it to 0)."""
+        for block in self.candidates:
+            if getattr(block, "has_residual", False):
+                nn.init.constant_(block.project[1].weight, value)
+
+    def residual_scale(self, index: int) -> float | None:
+        """Mean |last BN scale| of candidate ``index`` if it is a residual block, else None."""
+        block = self.candidates[index]
+        if not getattr(block, "has_residual", False):
+            return None
+        return float(block.project[1].weight.detach().abs().mean())
+
 
 class SuperNet(nn.Module):
     """Stem -> one :class:`MixedLayer` per searchable layer -> head, plus ``theta`` [L, K].
 
     ``theta`` starts at zero (uniform ``P_theta``); the paper does not give its initial value.
-    Weights are initialised as :func:`hwnas.arch.build.build_model` does.
+    Weights are initialised as :func:`hwnas.arch.build.build_model` does, except that the last
+    BN scale of every residual candidate starts at ``residual_scale`` (0: "zero-gamma", every
+    block starts as the identity, as in ``build_model``). ``weight_sharing``: "independent"
+    (FBNet: :class:`MixedLayer`) or "nested" (:class:`NestedLayer`).
     """
 
-    def __init__(self, space: LayerwiseSpace) -> None:
+    def __init__(self, space: LayerwiseSpace, weight_sharing: str = "independent",
+                 residual_scale: float = 0.0) -> None:
         super().__init__()
-        self.space = space
+        if weight_sharing not in WEIGHT_SHARING:
+            raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got "
+                             f"{weight_sharing!r}")
+        self.space, self.weight_sharing = space, weight_sharing
+        layer_type = MixedLayer if weight_sharing == "independent" else NestedLayer
         # to_arch validates every candidate at every layer (e.g. group divisibility).
         per_candidate = [
             space.to_arch([candidate] * space.num_layers)
@@ -109,7 +141,7 @@ class SuperNet(nn.Module):
         shapes = walk(per_candidate[0])
         self.stem = build_layer(shapes[0])
         self.layers = nn.ModuleList(
-            MixedLayer(shape.in_channels, [arch.blocks[layer] for arch in per_candidate])
+            layer_type(shape.in_channels, [arch.blocks[layer] for arch in per_candidate])
             for layer, shape in enumerate(shapes[1:-1])
         )
         self.head = build_layer(shapes[-1])
@@ -117,6 +149,8 @@ class SuperNet(nn.Module):
         # -inf on the candidates a fixed layer may not take (fix_layers); not in state_dict.
         self.register_buffer("logit_mask", torch.zeros(self.theta.shape), persistent=False)
         initialise_weights(self)
+        for layer in self.layers:
+            layer.set_residual_scales(residual_scale)
 
     def fix_layers(self, fixed: dict[int, int]) -> None:
         """Give each layer ``l`` of ``fixed`` the one candidate ``fixed[l]``: the others get
@@ -164,14 +198,11 @@ class SuperNet(nn.Module):
         choices = self.space.choices_of(self.space.to_arch(choices))
         state = {}
         for key, value in self.state_dict().items():
-            if key == "theta":
-                continue
-            if key.startswith("layers."):
-                _, layer, _, candidate, rest = key.split(".", 4)
-                if choices[int(layer)] != int(candidate):
-                    continue
-                key = f"blocks.{layer}.{rest}"
-            state[key] = value
+            if not key.startswith(("theta", "layers.")):
+                state[key] = value
+        for layer, (mixed, choice) in enumerate(zip(self.layers, choices)):
+            state.update({f"blocks.{layer}.{key}": value
+                          for key, value in mixed.child_state_dict(choice).items()})
         return state
 
     def extract_child(self, choices: Sequence[int]) -> Network:

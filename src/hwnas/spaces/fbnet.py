@@ -137,7 +137,8 @@ class LayerwiseSpace:
                 f"the space has {self.num_layers}"
             )
         choices = []
-        for index, (block, (out_channels, stride)) in enumerate(zip(arch.blocks, self.layer_shapes)):
+        shapes = zip(arch.blocks, self.layer_shapes)
+        for index, (block, (out_channels, stride)) in enumerate(shapes):
             options = [
                 candidate_block(name, out_channels, stride, self.e1_first_pointwise)
                 for name in self.candidates

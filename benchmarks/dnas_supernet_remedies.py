@@ -1,0 +1,187 @@
+"""Can a CPU-minutes supernet be made to tell architectures apart? Five warm-up variants.
+
+``dnas_supernet_signal`` found the benchmark's warm-up supernet blind to capacity: the all-skip
+path's CE equals the all-k5_e6 path's. One mechanism is visible in its weights: every searched
+candidate is a residual block whose last BN scale starts at 0 ("zero-gamma",
+``hwnas.arch.build.initialise_weights``), and with one of nine candidates trained per step the
+scales stay near 0, so the searched blocks add almost nothing to any path and the six fixed
+transition blocks carry the network. This benchmark trains the same 6-epoch warm-up (same data,
+learning rate, fixed transitions, uniform random paths) with the remedies the literature
+suggests, each alone or combined, and measures every supernet like ``dnas_supernet_signal``:
+
+- ``independent``: the benchmark's own warm-up (``dnas_common.warm_up``; FBNet's supernet);
+- ``independent, 6 more epochs``: the same supernet trained for 6 more epochs (a new cosine
+  cycle): does more of the same help?
+- ``nested``: the candidates of a layer are slices of one largest block (``hwnas.dnas.nested``;
+  Single-Path NAS, FBNetV2), so every step trains the weights every candidate uses;
+- ``nested, residual scale 0.25`` and ``nested, residual scale 1``, ``independent, residual
+  scale 1``: the residual blocks start at that last-BN scale instead of 0.
+
+For each: the training curve (weight CE and accuracy per epoch), the mean |last BN scale| of the
+searched residual candidates per layer, the CE of 200 random paths on 250 test images with the
+additive fit and the Spearman rho of candidate effects against MFLOPs, and the CE of the
+all-skip, all-k3_e1, all-k3_e3 and all-k5_e6 paths on 1,000 other test images. For comparison,
+the same last-BN scales in the networks of this space that ``dnas_devices`` and
+``dnas_quality`` trained stand-alone (10 epochs on 5,000 images; read from their checkpoints in
+the work folder, so run those benchmarks first). Writes
+``benchmarks/results/dnas_supernet_remedies.json``. Each warm-up (about 12-15 minutes on one
+thread) and each measurement (3-4 minutes) is cached in the work folder; run::
+
+    python -m benchmarks.dnas_supernet_remedies
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks import dnas_common as common
+from benchmarks.dnas_supernet_signal import transition_choices
+from hwnas.arch.build import walk
+from hwnas.arch.spec import ArchSpec, FBNetBlock, SpecError
+from hwnas.dnas import run_dnas
+from hwnas.dnas.checkpoint import load_supernet_weights
+from hwnas.dnas.data import search_batches
+from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
+from hwnas.dnas.supernet import SuperNet
+from hwnas.io import atomic_write_json, read_json
+from hwnas.spaces import get_space
+from hwnas.train.loop import load_checkpoint
+
+#: label -> (weight sharing, initial residual scale, continue the benchmark's warm-up)
+VARIANTS: dict[str, tuple[str, float, bool]] = {
+    "independent": ("independent", 0.0, False),
+    "independent, 6 more epochs": ("independent", 0.0, True),
+    "nested": ("nested", 0.0, False),
+    "nested, residual scale 0.25": ("nested", 0.25, False),
+    "nested, residual scale 1": ("nested", 1.0, False),
+    "independent, residual scale 1": ("independent", 1.0, False),
+}
+EXTREMES = ("skip", "k3_e1", "k3_e3", "k5_e6")
+
+
+def warm_up(label: str, data: Any, budget: common.Budget, work: Path) -> Path:
+    """The run folder of ``label``'s warm-up, trained if it is not cached."""
+    sharing, scale, continued = VARIANTS[label]
+    table = common.local_lut(common.WORK)
+    if not continued:
+        return common.warm_up(table, data, budget, work, sharing, scale).parent
+    start = common.warm_up(table, data, budget, work)
+    run_dir = work / "warmup-continued"
+    if not (run_dir / "result.json").exists():
+        torch.set_num_threads(budget.threads)
+        weights, theta = search_batches(data, per_class=budget.search_per_class,
+                                        batch_size=budget.batch_size, seed=budget.seed)
+        print(f"{label}: {budget.warmup_epochs} more epochs", flush=True)
+        run_dnas(get_space(common.SPACE), table, weights, theta, epochs=budget.warmup_epochs,
+                 warmup_epochs=budget.warmup_epochs, weight_lr=common.WEIGHT_LR,
+                 seed=budget.seed + 1, fixed_layers=common.fixed_transitions(budget),
+                 run_dir=run_dir, resume=run_dir.exists(), num_samples=1, warm_start=start,
+                 checkpoint_every=max(1, len(weights) // 2))
+    return run_dir
+
+
+def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images: int,
+            named_images: int) -> dict[str, Any]:
+    space = get_space(common.SPACE)
+    sharing, scale = _supernet_options(run_dir)
+    supernet = SuperNet(space, sharing).to(memory_format=torch.channels_last)
+    load_supernet_weights(run_dir / "checkpoint.pt", supernet)
+    fixed = transition_choices(budget)
+    supernet.fix_layers(fixed)
+    random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
+                          np.random.default_rng(budget.seed))
+    named = {f"all-{name}": tuple(fixed.get(layer, space.candidates.index(name))
+                                  for layer in range(space.num_layers)) for name in EXTREMES}
+    started = time.perf_counter()
+    report = signal_report(supernet, random, fixed_test_images(data, images, budget.seed),
+                           named, fixed_test_images(data, named_images, budget.seed + 1))
+    history = [json.loads(line) for line in
+               (run_dir / "history.jsonl").read_text().splitlines()]
+    report["training"] = [{"epoch": row["epoch"], "weight_ce": row["weight_ce"],
+                           "weight_accuracy": row["weight_accuracy"]} for row in history]
+    report["weight_sharing"], report["residual_scale"] = sharing, scale
+    report["seconds"] = time.perf_counter() - started
+    return report
+
+
+def trained_residual_scales(work: Path) -> dict[str, dict[str, Any]]:
+    """Mean |last BN scale| of each searched layer's block (None: not a residual block) in
+    every stand-alone training (any seed) of a network of the space whose checkpoint is in
+    ``work``, with its top-1."""
+    space = get_space(common.SPACE)
+    scales = {}
+    for checkpoint in sorted(work.glob("train-*/checkpoint.pt")):
+        state = load_checkpoint(checkpoint)
+        arch = ArchSpec.from_json(state["arch"])
+        try:
+            space.choices_of(arch)
+        except SpecError:
+            continue  # MobileNetV2, DMasking networks
+        per_layer = [float(state["model"][f"blocks.{layer}.project.1.weight"].abs().mean())
+                     if layer not in space.transition_layers and _is_residual(shape) else None
+                     for layer, shape in enumerate(walk(arch)[1:-1])]
+        searched = [value for value in per_layer if value is not None]
+        scales[checkpoint.parent.name.removeprefix("train-")] = {
+            "by_layer": per_layer, "mean_searched": float(np.mean(searched)) if searched else None,
+            "top1": read_json(checkpoint.parent / "result.json", "training")["final_top1"]}
+    return scales
+
+
+def _is_residual(shape: Any) -> bool:
+    spec = shape.spec
+    return (isinstance(spec, FBNetBlock) and spec.stride == 1
+            and shape.in_channels == spec.out_channels)
+
+
+def _supernet_options(run_dir: Path) -> tuple[str, float]:
+    search = read_json(run_dir / "config.json", "search config")["search"]
+    return search.get("weight_sharing", "independent"), search.get("residual_scale", 0.0)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paths", type=int, default=200)
+    parser.add_argument("--images", type=int, default=250)
+    parser.add_argument("--named-images", type=int, default=1000)
+    parser.add_argument("--only", choices=tuple(VARIANTS), action="append",
+                        help="train or measure only these variants (repeatable), e.g. to run "
+                             "two variants in two processes side by side")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the budget's)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    arguments = parser.parse_args(argv)
+    started = time.perf_counter()
+    budget, work = common.Budget(), common.WORK
+    if arguments.threads:
+        budget = replace(budget, threads=arguments.threads)
+    common.check_work_budget(work, budget)
+    torch.set_num_threads(budget.threads)
+    data = common.load_data()
+    output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
+                              "paths": arguments.paths, "images": arguments.images,
+                              "named_images": arguments.named_images, "variants": {}}
+    for label in arguments.only or VARIANTS:
+        run_dir = warm_up(label, data, budget, work)
+        cache = run_dir / (f"signal-{arguments.paths}p-{arguments.images}i-"
+                           f"{arguments.named_images}n.json")
+        if not cache.exists():
+            print(f"measuring {label}", flush=True)
+            atomic_write_json(cache, measure(run_dir, data, budget, arguments.paths,
+                                             arguments.images, arguments.named_images))
+        output["variants"][label] = read_json(cache, "supernet signal")
+    output["trained_networks"] = trained_residual_scales(work)
+    if arguments.only:
+        print("measured only some variants: no summary written")
+        return output
+    return common.write_output(arguments.out, "dnas_supernet_remedies", False, output, started)
+
+
+if __name__ == "__main__":
+    main()
