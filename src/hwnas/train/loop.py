@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ def train_one_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
         optimizer.step()
         batch_loss = loss.item()
-        if batch_loss != batch_loss:  # NaN: training diverged; say so instead of going on
+        if math.isnan(batch_loss):  # training diverged: say so instead of going on
             raise HwnasError(f"training diverged: loss is NaN in epoch {epoch + 1} step {index}")
         loss_sum += batch_loss * len(labels)
         correct += int((logits.argmax(1) == labels).sum())
