@@ -23,11 +23,17 @@ additive fit and the Spearman rho of candidate effects against MFLOPs, and the C
 all-skip, all-k3_e1, all-k3_e3 and all-k5_e6 paths on 1,000 other test images. For comparison,
 the same last-BN scales in the networks of this space that ``dnas_devices`` and
 ``dnas_quality`` trained stand-alone (10 epochs on 5,000 images; read from their checkpoints in
-the work folder, so run those benchmarks first). Writes
-``benchmarks/results/dnas_supernet_remedies.json``. Each warm-up (about 12-15 minutes on one
-thread) and each measurement (3-4 minutes) is cached in the work folder; run::
+the work folder, so run those benchmarks first), and three more networks trained with the same
+recipe: the all-skip, all-k3_e3 and all-k5_e6 networks (transitions fixed), the smallest, the
+reference and the largest of the space, to see how much the searched layers' choice can change
+accuracy. Writes ``benchmarks/results/dnas_supernet_remedies.json``. Each warm-up (12-17
+minutes on one thread), measurement (4-6 minutes) and training is cached in the work folder;
+run::
 
     python -m benchmarks.dnas_supernet_remedies
+    # or in parts, side by side on two cores, then the command above to collect:
+    python -m benchmarks.dnas_supernet_remedies --only nested --threads 1
+    python -m benchmarks.dnas_supernet_remedies --train-only k5_e6 --threads 1
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from benchmarks import dnas_common as common
 from benchmarks.dnas_supernet_signal import transition_choices
 from hwnas.arch.build import walk
 from hwnas.arch.spec import ArchSpec, FBNetBlock, SpecError
+from hwnas.cost.flops import FlopsCost
 from hwnas.dnas import run_dnas
 from hwnas.dnas.checkpoint import load_supernet_weights
 from hwnas.dnas.data import search_batches
@@ -65,6 +72,26 @@ VARIANTS: dict[str, tuple[str, float, bool]] = {
     "independent, residual scale 1": ("independent", 1.0, False),
 }
 EXTREMES = ("skip", "k3_e1", "k3_e3", "k5_e6")
+#: trained stand-alone with the benchmark recipe: is the accuracy landscape over the searched
+#: layers flat at this compute, as the residual scales suggest?
+TRAINED_EXTREMES = ("skip", "k3_e3", "k5_e6")
+#: more training seeds of the all-skip network (6 minutes each), which beat every searched one
+SKIP_SEEDS = (1, 2)
+
+
+def extreme_network(name: str, budget: common.Budget) -> ArchSpec:
+    """The network with candidate ``name`` in every searched layer (transitions fixed)."""
+    space, fixed = get_space(common.SPACE), common.fixed_transitions(budget)
+    return space.to_arch([space.candidates.index(fixed.get(layer, name))
+                          for layer in range(space.num_layers)])
+
+
+def train_extreme(name: str, data: Any, budget: common.Budget, work: Path,
+                  seed: int | None = None) -> dict[str, Any]:
+    """``all-<name>`` trained with the benchmark's recipe (cached as ``train-all-<name>``;
+    ``seed``: the recipe's seed, default the budget's)."""
+    return common.train_network(f"all-{name}", extreme_network(name, budget), data, budget, work,
+                                recipe_seed=seed)
 
 
 def warm_up(label: str, data: Any, budget: common.Budget, work: Path) -> Path:
@@ -98,8 +125,8 @@ def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images:
     supernet.fix_layers(fixed)
     random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
                           np.random.default_rng(budget.seed))
-    named = {f"all-{name}": tuple(fixed.get(layer, space.candidates.index(name))
-                                  for layer in range(space.num_layers)) for name in EXTREMES}
+    named = {f"all-{name}": space.choices_of(extreme_network(name, budget))
+             for name in EXTREMES}
     started = time.perf_counter()
     report = signal_report(supernet, random, fixed_test_images(data, images, budget.seed),
                            named, fixed_test_images(data, named_images, budget.seed + 1))
@@ -110,6 +137,23 @@ def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images:
     report["weight_sharing"], report["residual_scale"] = sharing, scale
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+def extremes(data: Any, budget: common.Budget, work: Path) -> dict[str, dict[str, Any]]:
+    """The :data:`TRAINED_EXTREMES` networks trained stand-alone: top-1, MFLOPs, this CPU's
+    predicted (LUT) and measured (ONNX Runtime, 1 thread; time it alone) latency."""
+    networks = {f"all-{name}": extreme_network(name, budget) for name in TRAINED_EXTREMES}
+    top1 = {name: train_extreme(name.removeprefix("all-"), data, budget, work)["final_top1"]
+            for name in networks}
+    other_seeds = {seed: train_extreme("skip", data, budget, work, seed)["final_top1"]
+                   for seed in SKIP_SEEDS}
+    measured = common.measured_latency(networks, work, "latency-supernet-remedies.json")["ms"]
+    table, flops = common.local_lut(common.WORK), FlopsCost()
+    output = {name: {"top1": top1[name], "mflops": flops.cost(arch),
+                     "predicted_ms": table.cost(arch), "latency_ms": measured[name]}
+              for name, arch in networks.items()}
+    output["all-skip"]["top1_other_seeds"] = other_seeds
+    return output
 
 
 def trained_residual_scales(work: Path) -> dict[str, dict[str, Any]]:
@@ -154,6 +198,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", choices=tuple(VARIANTS), action="append",
                         help="train or measure only these variants (repeatable), e.g. to run "
                              "two variants in two processes side by side")
+    parser.add_argument("--train-only", choices=TRAINED_EXTREMES,
+                        help="only train this all-<candidate> network (to run the "
+                             "trainings in two processes side by side)")
+    parser.add_argument("--seed", type=int, help="with --train-only: the recipe's seed")
     parser.add_argument("--threads", type=int, help="torch threads (default: the budget's)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     arguments = parser.parse_args(argv)
@@ -164,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.check_work_budget(work, budget)
     torch.set_num_threads(budget.threads)
     data = common.load_data()
+    if arguments.train_only:
+        return train_extreme(arguments.train_only, data, budget, work, arguments.seed)
     output: dict[str, Any] = {"budget": budget.to_dict(), "machine": common.machine(),
                               "paths": arguments.paths, "images": arguments.images,
                               "named_images": arguments.named_images, "variants": {}}
@@ -176,6 +226,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             atomic_write_json(cache, measure(run_dir, data, budget, arguments.paths,
                                              arguments.images, arguments.named_images))
         output["variants"][label] = read_json(cache, "supernet signal")
+    if not arguments.only:
+        output["extremes"] = extremes(data, budget, work)
     output["trained_networks"] = trained_residual_scales(work)
     if arguments.only:
         print("measured only some variants: no summary written")
