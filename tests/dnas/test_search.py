@@ -268,6 +268,23 @@ def test_refuses_to_overwrite_and_checks_config_on_resume(space, cheap_last_cost
         tmp_path / "result.json")
 
 
+def test_a_run_written_before_later_options_resumes_with_their_defaults(space, cheap_last_cost,
+                                                                        tmp_path):
+    expected = search(space, cheap_last_cost, tmp_path / "new")
+    with pytest.raises(Killed):
+        search(space, cheap_last_cost, tmp_path / "old", progress=kill_at(9))
+    config_path = tmp_path / "old" / "config.json"
+    config = json.loads(config_path.read_text())
+    for added in ("theta_estimator", "paths_per_batch", "weight_sharing", "residual_scale"):
+        del config["search"][added]
+    config_path.write_text(json.dumps(config))
+    assert search(space, cheap_last_cost, tmp_path / "old", resume=True) == expected
+    config["search"]["residual_scale"] = 0.5  # a value that is not the default still counts
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(HwnasError, match="search.residual_scale"):
+        search(space, cheap_last_cost, tmp_path / "old", resume=True)
+
+
 def test_resume_without_checkpoint_starts_fresh(space, cheap_last_cost, tmp_path):
     fresh = search(space, cheap_last_cost, tmp_path / "a", epochs=1, resume=True)
     assert fresh == search(space, cheap_last_cost, tmp_path / "b", epochs=1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from hwnas.cost.base import CostModel, LayerCostMatrix
@@ -111,6 +111,17 @@ class DnasConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [field.name for field in fields(cls)]
+
+
+def with_added_defaults(saved: Any) -> Any:
+    """A run's saved config with the search fields it lacks at their defaults: fields added to
+    :class:`DnasConfig` after the run was written (``theta_estimator``, ``weight_sharing`` ...),
+    whose defaults are what the run did. Lets newer code resume older runs."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("search"), dict):
+        return saved
+    defaults = {field.name: field.default for field in fields(DnasConfig)
+                if field.default is not MISSING}
+    return {**saved, "search": {**json.loads(json.dumps(defaults)), **saved["search"]}}
 
 
 def space_to_dict(space: LayerwiseSpace) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.dnas.config import first_difference
+from hwnas.dnas.config import first_difference, with_added_defaults
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, atomic_write_text, read_json
 from hwnas.spaces.fbnet import LayerwiseSpace
@@ -60,7 +60,8 @@ class RunFiles:
         return self.root / "theta_epochs.png"
 
     def prepare(self, resolved: dict[str, Any], *, resume: bool) -> None:
-        """Refuse to overwrite a search unless resuming; on resume the config must match."""
+        """Refuse to overwrite a search unless resuming; on resume the config must match (a
+        field the saved config predates counts as its default: :func:`with_added_defaults`)."""
         if not resume and (self.checkpoint.exists() or self.result.exists()):
             raise HwnasError(
                 f"run directory {self.root} already holds a search; pass resume=True to continue "
@@ -68,7 +69,7 @@ class RunFiles:
             )
         saved = self.read_config() if resume else None
         if saved is not None:
-            difference = first_difference(saved, self.normalised(resolved))
+            difference = first_difference(with_added_defaults(saved), self.normalised(resolved))
             if difference:
                 raise HwnasError(
                     f"cannot resume {self.root}: '{difference}' differs from its config.json"
