@@ -26,8 +26,8 @@ the same last-BN scales in the networks of this space that ``dnas_devices`` and
 the work folder, so run those benchmarks first), and three more networks trained with the same
 recipe: the all-skip, all-k3_e3 and all-k5_e6 networks (transitions fixed), the smallest, the
 reference and the largest of the space, to see how much the searched layers' choice can change
-accuracy. Writes ``benchmarks/results/dnas_supernet_remedies.json``. Each warm-up (12-17
-minutes on one thread), measurement (4-6 minutes) and training is cached in the work folder;
+accuracy. Writes ``benchmarks/results/dnas_supernet_remedies.json``. Each warm-up (13-17
+minutes on one thread), measurement (6-10 minutes) and training is cached in the work folder;
 run::
 
     python -m benchmarks.dnas_supernet_remedies
@@ -49,15 +49,13 @@ import numpy as np
 import torch
 
 from benchmarks import dnas_common as common
-from benchmarks.dnas_supernet_signal import transition_choices
-from hwnas.arch.build import walk
-from hwnas.arch.spec import ArchSpec, FBNetBlock, SpecError
+from benchmarks.dnas_supernet_signal import load_supernet, supernet_options, transition_choices
+from hwnas.arch.build import build_model
+from hwnas.arch.spec import ArchSpec, SpecError
 from hwnas.cost.flops import FlopsCost
 from hwnas.dnas import run_dnas
-from hwnas.dnas.checkpoint import load_supernet_weights
 from hwnas.dnas.data import search_batches
-from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
-from hwnas.dnas.supernet import SuperNet
+from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report, uniform_path
 from hwnas.io import atomic_write_json, read_json
 from hwnas.spaces import get_space
 from hwnas.train.loop import load_checkpoint
@@ -75,16 +73,16 @@ EXTREMES = ("skip", "k3_e1", "k3_e3", "k5_e6")
 #: trained stand-alone with the benchmark recipe: is the accuracy landscape over the searched
 #: layers flat at this compute, as the residual scales suggest?
 TRAINED_EXTREMES = ("skip", "k3_e3", "k5_e6")
-#: more training seeds of the all-skip network (6 minutes each): its seed-0 top-1 beat every
+#: more training seeds of the all-skip network (5.5 minutes each): its seed-0 top-1 beat every
 #: searched network's
 SKIP_SEEDS = (1, 2)
 
 
 def extreme_network(name: str, budget: common.Budget) -> ArchSpec:
     """The network with candidate ``name`` in every searched layer (transitions fixed)."""
-    space, fixed = get_space(common.SPACE), common.fixed_transitions(budget)
-    return space.to_arch([space.candidates.index(fixed.get(layer, name))
-                          for layer in range(space.num_layers)])
+    space = get_space(common.SPACE)
+    return space.to_arch(uniform_path(space.num_layers, space.candidates.index(name),
+                                      transition_choices(budget)))
 
 
 def train_extreme(name: str, data: Any, budget: common.Budget, work: Path,
@@ -118,15 +116,11 @@ def warm_up(label: str, data: Any, budget: common.Budget, work: Path) -> Path:
 
 def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images: int,
             named_images: int) -> dict[str, Any]:
-    space = get_space(common.SPACE)
-    sharing, scale = _supernet_options(run_dir)
-    supernet = SuperNet(space, sharing).to(memory_format=torch.channels_last)
-    load_supernet_weights(run_dir / "checkpoint.pt", supernet)
-    fixed = transition_choices(budget)
-    supernet.fix_layers(fixed)
+    space, fixed = get_space(common.SPACE), transition_choices(budget)
+    supernet = load_supernet(run_dir.parent, run_dir.name, budget)
     random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
                           np.random.default_rng(budget.seed))
-    named = {f"all-{name}": space.choices_of(extreme_network(name, budget))
+    named = {f"all-{name}": uniform_path(space.num_layers, space.candidates.index(name), fixed)
              for name in EXTREMES}
     started = time.perf_counter()
     report = signal_report(supernet, random, fixed_test_images(data, images, budget.seed),
@@ -135,7 +129,9 @@ def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images:
                (run_dir / "history.jsonl").read_text().splitlines()]
     report["training"] = [{"epoch": row["epoch"], "weight_ce": row["weight_ce"],
                            "weight_accuracy": row["weight_accuracy"]} for row in history]
-    report["weight_sharing"], report["residual_scale"] = sharing, scale
+    options = supernet_options(run_dir)
+    report["weight_sharing"] = options["weight_sharing"]
+    report["residual_scale"] = options["residual_scale"]
     report["seconds"] = time.perf_counter() - started
     return report
 
@@ -170,25 +166,16 @@ def trained_residual_scales(work: Path) -> dict[str, dict[str, Any]]:
             space.choices_of(arch)
         except SpecError:
             continue  # MobileNetV2, DMasking networks
+        blocks = build_model(arch).blocks  # only asked which blocks are residual
+        searched = [layer not in space.transition_layers and getattr(block, "has_residual", False)
+                    for layer, block in enumerate(blocks)]
         per_layer = [float(state["model"][f"blocks.{layer}.project.1.weight"].abs().mean())
-                     if layer not in space.transition_layers and _is_residual(shape) else None
-                     for layer, shape in enumerate(walk(arch)[1:-1])]
-        searched = [value for value in per_layer if value is not None]
+                     if residual else None for layer, residual in enumerate(searched)]
+        values = [value for value in per_layer if value is not None]
         scales[checkpoint.parent.name.removeprefix("train-")] = {
-            "by_layer": per_layer, "mean_searched": float(np.mean(searched)) if searched else None,
+            "by_layer": per_layer, "mean_searched": float(np.mean(values)) if values else None,
             "top1": read_json(checkpoint.parent / "result.json", "training")["final_top1"]}
     return scales
-
-
-def _is_residual(shape: Any) -> bool:
-    spec = shape.spec
-    return (isinstance(spec, FBNetBlock) and spec.stride == 1
-            and shape.in_channels == spec.out_channels)
-
-
-def _supernet_options(run_dir: Path) -> tuple[str, float]:
-    search = read_json(run_dir / "config.json", "search config")["search"]
-    return search.get("weight_sharing", "independent"), search.get("residual_scale", 0.0)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -35,7 +35,8 @@ from scipy.stats import kendalltau
 from benchmarks import dnas_common as common
 from hwnas.arch.spec import ArchSpec, SpecError
 from hwnas.dnas.checkpoint import load_supernet_weights
-from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
+from hwnas.dnas.config import with_added_defaults
+from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report, uniform_path
 from hwnas.dnas.search import fixed_choices
 from hwnas.dnas.supernet import SuperNet
 from hwnas.io import atomic_write_json, read_json
@@ -44,13 +45,17 @@ from hwnas.spaces import get_space
 SUPERNETS = {"warm-up": "warmup", "search-local": "search-local"}
 
 
+def supernet_options(run_dir: Path) -> dict[str, Any]:
+    """The run's search config, with fields it predates at their defaults."""
+    return with_added_defaults(read_json(run_dir / "config.json", "search config"))["search"]
+
+
 def load_supernet(work: Path, folder: str, budget: common.Budget) -> SuperNet:
     space = get_space(common.SPACE)
     checkpoint = work / folder / "checkpoint.pt"
     if not checkpoint.exists():
         raise SystemExit(f"{checkpoint} is missing: run python -m benchmarks.dnas_devices first")
-    search = read_json(work / folder / "config.json", "search config")["search"]
-    sharing = search.get("weight_sharing", "independent")  # older runs: FBNet's independent
+    sharing = supernet_options(work / folder)["weight_sharing"]
     supernet = SuperNet(space, sharing).to(memory_format=torch.channels_last)
     load_supernet_weights(checkpoint, supernet)
     supernet.fix_layers(transition_choices(budget))
@@ -84,8 +89,8 @@ def measure(supernet: SuperNet, images: tuple[torch.Tensor, torch.Tensor], paths
             budget: common.Budget) -> dict[str, Any]:
     space = get_space(common.SPACE)
     started = time.perf_counter()
-    extremes = {name: tuple(transition_choices(budget).get(layer, space.candidates.index(name))
-                            for layer in range(space.num_layers)) for name in ("skip", "k5_e6")}
+    extremes = {name: uniform_path(space.num_layers, space.candidates.index(name),
+                                   transition_choices(budget)) for name in ("skip", "k5_e6")}
     named = {**{f"all-{name}": path for name, path in extremes.items()},
              **{name: choices for name, (choices, _) in trained.items()}}
     report = signal_report(supernet, paths, images, named, named_images,

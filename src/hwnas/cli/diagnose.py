@@ -66,7 +66,7 @@ def diagnose_command(
 def _run_space(run_dir: Path) -> tuple[Any, dict[int, int], str]:
     """The run's layer-wise space, fixed layers and weight sharing; raises HwnasError for
     anything else."""
-    from hwnas.dnas.config import space_to_dict
+    from hwnas.dnas.config import space_to_dict, with_added_defaults
     from hwnas.dnas.search import fixed_choices
     from hwnas.errors import HwnasError
     from hwnas.io import read_json
@@ -87,10 +87,9 @@ def _run_space(run_dir: Path) -> tuple[Any, dict[int, int], str]:
     if space.head.num_classes != 10:
         raise HwnasError(f"diagnose evaluates on CIFAR-10; space {name!r} has "
                          f"{space.head.num_classes} classes")
-    fixed = tuple(tuple(pair) for pair in config["search"].get("fixed_layers", []))
-    # runs written before weight sharing was an option had independent candidates
-    return (space, fixed_choices(space, fixed),
-            config["search"].get("weight_sharing", "independent"))
+    search = with_added_defaults(config)["search"]
+    fixed = tuple(tuple(pair) for pair in search["fixed_layers"])
+    return space, fixed_choices(space, fixed), search["weight_sharing"]
 
 
 def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, tuple[int, ...]]:
@@ -98,15 +97,14 @@ def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, 
     import numpy as np
 
     from hwnas.cost.flops import FlopsCost
+    from hwnas.dnas.diagnostics import uniform_path
     from hwnas.dnas.result import SearchResult
 
     flops = FlopsCost().layer_cost_matrix(space).matrix
     largest = int(np.argmax(flops.sum(axis=0)))
-    named = {f"all-{space.candidates[largest]}": tuple(
-        fixed.get(layer, largest) for layer in range(space.num_layers))}
+    named = {f"all-{space.candidates[largest]}": uniform_path(space.num_layers, largest, fixed)}
     if "skip" in space.candidates:
-        skip = space.candidates.index("skip")
-        named["all-skip"] = tuple(fixed.get(layer, skip) for layer in range(space.num_layers))
+        named["all-skip"] = uniform_path(space.num_layers, space.candidates.index("skip"), fixed)
     if (run_dir / "result.json").exists():
         result = SearchResult.load(run_dir / "result.json")
         named["argmax"] = tuple(result.argmax.choices)

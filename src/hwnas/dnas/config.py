@@ -19,7 +19,7 @@ from typing import Any
 
 from hwnas.cost.base import CostModel, LayerCostMatrix
 from hwnas.dnas.loss import check_loss_parameters
-from hwnas.dnas.supernet import MODES, WEIGHT_SHARING
+from hwnas.dnas.supernet import MODES, check_weight_sharing
 from hwnas.dnas.temperature import check_schedule
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
@@ -92,9 +92,7 @@ class DnasConfig:
                                             or not self.warm_start):
             raise HwnasError(f"warm_start must be a checkpoint path, got {self.warm_start!r}")
         _check_number("residual_scale", self.residual_scale, minimum=0.0)
-        if self.weight_sharing not in WEIGHT_SHARING:
-            raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got "
-                             f"{self.weight_sharing!r}")
+        check_weight_sharing(self.weight_sharing)
         if self.mode not in MODES:
             raise HwnasError(f"mode must be one of {MODES}, got {self.mode!r}")
         _check_integer("seed", self.seed, minimum=0)

@@ -52,6 +52,11 @@ def fixed_test_images(data: Any, count: int, seed: int) -> tuple[torch.Tensor, t
     return images, labels
 
 
+def uniform_path(num_layers: int, candidate: int, fixed: Mapping[int, int]) -> tuple[int, ...]:
+    """The path with ``candidate`` at every layer not in ``fixed`` (e.g. the all-skip path)."""
+    return tuple(fixed.get(layer, candidate) for layer in range(num_layers))
+
+
 def random_paths(
     num_layers: int, num_candidates: int, fixed: Mapping[int, int], count: int,
     rng: np.random.Generator,

@@ -44,6 +44,11 @@ MODES = ("sampled", "soft")
 WEIGHT_SHARING = ("independent", "nested")
 
 
+def check_weight_sharing(value: str) -> None:
+    if value not in WEIGHT_SHARING:
+        raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class GumbelSample:
     """One Gumbel-softmax draw for every layer: soft weights ``m`` [L, K] and ``argmax_i m``."""
@@ -128,9 +133,7 @@ class SuperNet(nn.Module):
     def __init__(self, space: LayerwiseSpace, weight_sharing: str = "independent",
                  residual_scale: float = 0.0) -> None:
         super().__init__()
-        if weight_sharing not in WEIGHT_SHARING:
-            raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got "
-                             f"{weight_sharing!r}")
+        check_weight_sharing(weight_sharing)
         self.space, self.weight_sharing = space, weight_sharing
         layer_type = MixedLayer if weight_sharing == "independent" else NestedLayer
         # to_arch validates every candidate at every layer (e.g. group divisibility).
