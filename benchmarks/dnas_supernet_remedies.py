@@ -124,7 +124,9 @@ def measure(run_dir: Path, data: Any, budget: common.Budget, paths: int, images:
              for name in EXTREMES}
     started = time.perf_counter()
     report = signal_report(supernet, random, fixed_test_images(data, images, budget.seed),
-                           named, fixed_test_images(data, named_images, budget.seed + 1))
+                           named, fixed_test_images(data, named_images, budget.seed + 1),
+                           progress=lambda done: print(f"  {done}/{paths} paths", flush=True)
+                           if done % 50 == 0 else None)
     history = [json.loads(line) for line in
                (run_dir / "history.jsonl").read_text().splitlines()]
     report["training"] = [{"epoch": row["epoch"], "weight_ce": row["weight_ce"],
