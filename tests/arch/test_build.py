@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -15,7 +14,11 @@ from hypothesis import strategies as st
 from hwnas.arch.build import build_model
 from hwnas.arch.spec import ArchSpec, SpecError
 from hwnas.arch.zoo import MODEL_NAMES, get_model_spec
-from hwnas.spaces import SPACE_NAMES, get_space
+from hwnas.spaces import get_space, space_names
+
+from ..helpers import sample_archs
+
+SPACE_NAMES = space_names("dnas")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,9 +61,7 @@ def test_space_samples_build_run_and_round_trip(space_name):
     # 50 samples at the space's real resolution: 224 px for fbnet-imagenet, about 4 s on an idle
     # core (8 s with the machine shared), kept in the default run since it is the real setting.
     space = get_space(space_name)
-    rng = np.random.default_rng(2024)
-    for _ in range(50):
-        arch = space.sample(rng)
+    for arch in sample_archs(space, 50, seed=2024):
         check_forward(arch)
         check_round_trips(arch)
         assert space.choices_of(arch) == space.choices_of(ArchSpec.from_string(arch.to_string()))
@@ -70,7 +71,7 @@ def test_space_samples_build_run_and_round_trip(space_name):
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=2**63 - 1))
 def test_round_trips_are_identities(space_name, seed):
-    arch = get_space(space_name).sample(np.random.default_rng(seed))
+    arch = sample_archs(get_space(space_name), 1, seed)[0]
     check_round_trips(arch)
     assert ArchSpec.from_dict(arch.to_dict()).to_dict() == arch.to_dict()
 

@@ -17,6 +17,8 @@ from hwnas.arch.zoo import get_model_spec
 from hwnas.cli.arch import EXPORT_TOLERANCE, build_network
 from hwnas.spaces import get_space
 
+from ..helpers import sample_archs
+
 # A small network with every kind of FBNet-space layer (e1, grouped e6, a strided skip).
 SMALL = "r32:stem_k3_c16_s1:ir_k3_e1_c16_s1:ir_k5_e6_g2_c24_s2:skip_c32_s2:head_c64_n10"
 
@@ -60,8 +62,7 @@ def test_fbnet_c_export_matches_torch_with_a_free_batch_dimension(tmp_path):
 
 def test_ten_random_fbnet_imagenet_samples_match_torch():
     space = get_space("fbnet-imagenet")
-    rng = np.random.default_rng(2019)
-    archs = [space.sample(rng) for _ in range(10)]
+    archs = sample_archs(space, 10, seed=2019)
     assert len(set(archs)) == 10
     for index, arch in enumerate(archs):
         assert (arch.resolution, arch.num_classes) == (224, 1000)

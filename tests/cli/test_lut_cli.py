@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from hwnas.cli import app
 from hwnas.cost.lut import LatencyTable
 from hwnas.spaces import get_space
+
+from ..helpers import sample_arch
 
 BUILD = ["lut", "build", "--space", "fbnet-cifar", "--engine", "torch", "--warmup", "0",
          "--repeats", "2", "--rounds", "2", "--calibration", "0"]
@@ -71,7 +72,7 @@ def test_rerun_of_a_complete_build_measures_nothing(resumed_lut):
 
 def test_predict_prints_sum_of_entries(resumed_lut):
     path, _ = resumed_lut
-    arch = get_space("fbnet-cifar").sample(np.random.default_rng(0)).to_string()
+    arch = sample_arch(get_space("fbnet-cifar")).to_string()
     result = CliRunner().invoke(app, ["lut", "predict", "--lut", str(path), arch, "--json"])
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
@@ -84,7 +85,7 @@ def test_predict_prints_sum_of_entries(resumed_lut):
 
 def test_predict_refuses_another_space_in_one_line(resumed_lut):
     path, _ = resumed_lut
-    arch = get_space("fbnet-imagenet").sample(np.random.default_rng(0)).to_string()
+    arch = sample_arch(get_space("fbnet-imagenet")).to_string()
     result = CliRunner().invoke(app, ["lut", "predict", "--lut", str(path), arch])
     assert result.exit_code == 2
     assert "fbnet-cifar at 32 px" in result.output and "224 px" in result.output
@@ -109,9 +110,20 @@ def test_validate_writes_metrics_and_plot(resumed_lut, tmp_path):
     path, _ = resumed_lut
     result = CliRunner().invoke(app, ["lut", "validate", "--lut", str(path), "--n", "3",
                                       "--repeats", "1", "--rounds", "1", "--warmup", "0",
-                                      "--out", str(tmp_path)])
+                                      "--out", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "torch-1t-channels_last-validation.json").read_text())
+    report = json.loads((tmp_path / "v" / "result.json").read_text())
     assert report["n"] == 3 and len(report["networks"]) == 3
+    assert report["label"] == "torch-1t-channels_last"
     assert {"mape", "within_5pct", "within_10pct", "spearman", "kendall"} <= set(report)
-    assert (tmp_path / "torch-1t-channels_last-scatter.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "v" / "scatter.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((tmp_path / "v" / "history.jsonl").read_text().splitlines()) == 3
+    again = CliRunner().invoke(app, ["lut", "validate", "--lut", str(path), "--n", "3",
+                                     "--out", str(tmp_path / "v")])
+    assert again.exit_code == 2 and "already holds a lut_validate run" in again.output
+    resumed = CliRunner().invoke(app, ["lut", "validate", "--lut", str(path), "--n", "3",
+                                       "--repeats", "1", "--rounds", "1", "--warmup", "0",
+                                       "--out", str(tmp_path / "v"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output  # every network journalled: none timed again
+    assert json.loads((tmp_path / "v" / "result.json").read_text())["networks"] == \
+        report["networks"]

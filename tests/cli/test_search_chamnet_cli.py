@@ -31,10 +31,10 @@ def test_search_chamnet_writes_a_run_directory(tmp_path):
 def test_bad_values_are_one_line_errors(tmp_path):
     runner = CliRunner()
     cases = [
-        (["--space", "nope", "--cost", "flops"], "unknown --space 'nope'"),
+        (["--space", "nope", "--cost", "flops"], "unknown search space 'nope' for chamnet"),
         (["--space", "nb201", "--cost", "nb201:nope"], "unknown latency column 'nope'"),
-        (["--space", "nb201", "--cost", "flops"], "--space nb201 is priced by"),
-        (["--space", "chamnet-cifar", "--cost", "raspi4"], "needs --space fbnet-cifar"),
+        (["--space", "nb201", "--cost", "flops"], "cannot price space 'nb201'"),
+        (["--space", "chamnet-cifar", "--cost", "raspi4"], "prices space 'fbnet-cifar100'"),
         (["--space", "nb201", "--cost", f"nb201:{DEVICE}", "--evaluator", "x"],
          "unknown --evaluator 'x'"),
     ]

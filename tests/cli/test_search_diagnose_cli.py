@@ -34,7 +34,7 @@ def test_diagnose_writes_the_supernet_signal_of_a_run(tmp_path, weight_sharing):
 
 def test_diagnose_refuses_what_is_not_an_fbnet_run(tmp_path):
     missing = CliRunner().invoke(app, ["search", "diagnose", str(tmp_path)])
-    assert missing.exit_code == 2 and "not a DNAS run directory" in missing.output
+    assert missing.exit_code == 2 and "not a DNAS run folder" in missing.output
     assert "Traceback" not in missing.output
     (tmp_path / "config.json").write_text(json.dumps({"space": {"name": "chamnet"}}))
     (tmp_path / "checkpoint.pt").write_bytes(b"")

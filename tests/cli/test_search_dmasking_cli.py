@@ -1,9 +1,5 @@
-"""``hwnas search dmasking`` end to end on a tiny synthetic CIFAR-10 binary distribution.
-
-The data is synthetic on purpose (the command's plumbing is under test, not accuracy). The
-command is mounted on a root group like the real one, so the test does not depend on the lead
-having registered it in ``hwnas.cli.search`` yet.
-"""
+"""``hwnas search dmasking`` end to end on a tiny synthetic CIFAR-10 binary distribution (the
+data is synthetic on purpose: the command's plumbing is under test, not accuracy)."""
 
 from __future__ import annotations
 
@@ -11,23 +7,16 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from hwnas.arch.spec import ArchSpec
-from hwnas.cli import HwnasGroup
-from hwnas.cli.dmasking import dmasking_command
+from hwnas.cli import app
 from hwnas.dnas.result import SearchResult
 from hwnas.spaces import get_space
 
 
-def make_app() -> typer.Typer:
-    root = typer.Typer(cls=HwnasGroup, add_completion=False, pretty_exceptions_enable=False)
-    search = typer.Typer()
-    search.command("dmasking")(dmasking_command)
-    search.command("unused")(lambda: None)  # a group of one command would swallow its name
-    root.add_typer(search, name="search")
-    return root
+def make_app():
+    return app
 
 
 @pytest.fixture()
@@ -57,7 +46,7 @@ def test_search_dmasking_writes_a_resumable_run_directory(tmp_path, cifar_folder
     assert get_space("dmasking-cifar").contains(ArchSpec.from_string(stored.argmax.arch))
     assert json.loads((out / "config.json").read_text())["search"]["cost_mode"] == "effective"
     again = runner.invoke(make_app(), arguments)
-    assert again.exit_code == 2 and "already holds a search" in again.output
+    assert again.exit_code == 2 and "already holds a dmasking run" in again.output
     resumed = runner.invoke(make_app(), arguments + ["--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert SearchResult.load(out / "result.json") == stored
@@ -67,8 +56,8 @@ def test_bad_values_are_one_line_errors(tmp_path):
     runner = CliRunner()
     cases = [
         (["--cost", "nope.json"], "is not a LUT file"),
-        (["--cost", "flops", "--space", "fbnet-cifar"], "unknown --space 'fbnet-cifar'"),
-        (["--cost", "flops", "--cost-mode", "mean"], "cost mode must be one of"),
+        (["--cost", "flops", "--space", "fbnet-cifar"], "unknown search space 'fbnet-cifar'"),
+        (["--cost", "flops", "--cost-mode", "mean"], "cost_mode must be one of"),
     ]
     for options, message in cases:
         result = runner.invoke(make_app(), ["search", "dmasking", *options,

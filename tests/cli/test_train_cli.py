@@ -49,7 +49,7 @@ def test_train_then_eval_one_epoch(tmp_path, cifar_folder):
     result = json.loads((run / "result.json").read_text())
     assert result["epochs"] == 1 and result["arch"] == ARCH and result["train_images"] == 40
     config = json.loads((run / "config.json").read_text())
-    assert config["data_selection"]["subset_per_class"] == 4
+    assert config["recipe"]["subset_per_class"] == 4 and config["command"] == "train"
     assert config["data"]["test_images"] == 20
     assert f"final top-1 {result['final_top1']:.2f} %" in trained.output
 

@@ -7,7 +7,7 @@ import pytest
 
 from hwnas.cost.energy import (
     EnergyUnavailable, PredictedCost, RaplEnergyReader, counter_delta_uj, energy_reader,
-    energy_unavailable_reason, one_hot_encoder,
+    energy_unavailable_reason,
 )
 from hwnas.cost.device_table import load_device_table
 from hwnas.errors import HwnasError
@@ -65,16 +65,15 @@ def test_this_machine_gives_a_reader_or_a_one_line_reason():
 def test_predicted_cost_wraps_a_fitted_predictor():
     space = get_space("fbnet-cifar100")
     table = load_device_table("pixel3")
-    rng = np.random.default_rng(0)
-    choices = np.array([space.sample_choices(rng) for _ in range(60)])
-    encoder = one_hot_encoder(space)
-    X = np.stack([encoder(space.to_arch(c)) for c in choices])
-    predictor = GaussianProcessPredictor(seed=0).fit(X, table.costs_choices(choices))
-    cost = PredictedCost(predictor, encoder, name="pixel3 predicted", unit="ms")
+    choices = space.decisions.sample(60, np.random.default_rng(0))
+    predictor = GaussianProcessPredictor(seed=0).fit(space.encode(choices),
+                                                     table.costs_choices(choices))
+    cost = PredictedCost(predictor, space, name="pixel3 predicted", unit="ms")
     archs = [space.to_arch(c) for c in choices[:5]]
     assert np.allclose(cost.costs(archs), table.costs_choices(choices[:5]), rtol=1e-2)
     assert cost.cost(archs[0]) == pytest.approx(cost.costs(archs)[0])
     matrix = cost.layer_cost_matrix(space)  # first-order expansion from the base class
     assert matrix.matrix.shape == (22, 9)
-    with pytest.raises(HwnasError, match="no predict"):
-        PredictedCost(object(), encoder)
+    np.testing.assert_allclose(cost.choice_cost(space)(choices[:5]), cost.costs(archs))
+    with pytest.raises(HwnasError, match="fitted on space 'fbnet-cifar100'"):
+        cost.choice_cost(get_space("fbnet-cifar"))

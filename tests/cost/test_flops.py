@@ -23,7 +23,11 @@ from hwnas.arch.spec import (
 from hwnas.arch.zoo import MODEL_NAMES, get_model_spec
 from hwnas.cost.base import CostModel
 from hwnas.cost.flops import Counts, FlopsCost, ParamsCost, count, layer_counts
-from hwnas.spaces import SPACE_NAMES, get_space
+from hwnas.spaces import get_space, space_names
+
+from ..helpers import sample_archs
+
+SPACE_NAMES = space_names("dnas")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -74,9 +78,7 @@ def measured_counts(arch: ArchSpec) -> dict[str, Counts]:
 
 
 def _samples(space_name: str, number: int, seed: int) -> list[ArchSpec]:
-    space = get_space(space_name)
-    rng = np.random.default_rng(seed)
-    return [space.sample(rng) for _ in range(number)]
+    return sample_archs(get_space(space_name), number, seed)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -155,9 +157,8 @@ def test_layer_cost_matrix_is_exact(space_name, model):
     # The generic marginal-cost matrix of the base class is exact for additive models too, so
     # both must give the same totals.
     generic = CostModel.layer_cost_matrix(model, space)
-    rng = np.random.default_rng(3)
-    for _ in range(20):
-        choices = space.sample_choices(rng)
+    for row in space.decisions.sample(20, np.random.default_rng(3)):
+        choices = tuple(row)
         expected = model.cost(space.to_arch(choices))
         assert matrix.total(choices) == pytest.approx(expected, rel=1e-12)
         assert generic.total(choices) == pytest.approx(expected, rel=1e-9)

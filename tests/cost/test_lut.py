@@ -12,12 +12,16 @@ from hwnas.arch.zoo import get_model_spec
 from hwnas.cost.base import CostModel
 from hwnas.cost.calibration import Calibration, fit_calibration
 from hwnas.cost.engines import OrtEngine, TimingSettings, TimingStats, TorchEngine
-from hwnas.cost.lut import LatencyTable, LutEntry, LutError, space_metadata
+from hwnas.cost.lut import LatencyTable, LutEntry, LutError
 from hwnas.cost.lutbuild import calibration_archs, open_table, pending_measurements
 from hwnas.cost.opkey import op_keys, space_keys
-from hwnas.cost.validate import fidelity_metrics, validate_lut, validation_archs
+from hwnas.cost.validate import (
+    LutValidateConfig, fidelity_metrics, validate_lut, validation_archs,
+)
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
+
+from ..helpers import sample_arch
 
 SPACE = get_space("fbnet-cifar")
 TIMING = TimingSettings(warmup=1, repeats=3, rounds=2)
@@ -30,7 +34,7 @@ def synthetic_table(calibration: Calibration | None = None, rounds: int = 2) -> 
         value = 0.01 * (index + 1)
         entries[key] = LutEntry(key, [TimingStats(value * (1 + 0.1 * r), value, 2 * value, 3)
                                       for r in range(rounds)])
-    return LatencyTable(space=space_metadata(SPACE), engine=OrtEngine().metadata(),
+    return LatencyTable(space=SPACE.lut_metadata(), engine=OrtEngine().metadata(),
                         timing=TIMING, entries=entries, calibration=calibration)
 
 
@@ -46,7 +50,7 @@ def test_entry_latency_is_median_of_round_medians():
 def test_predict_is_sum_of_entries_times_scale_plus_overhead():
     table = synthetic_table(calibration(1.25, 0.3))
     assert isinstance(table, CostModel)
-    arch = SPACE.sample(np.random.default_rng(1))
+    arch = sample_arch(SPACE, 1)
     total = sum(table.entries[key].latency_ms for key in op_keys(arch))
     assert table.raw_sum(arch) == pytest.approx(total)
     assert table.cost(arch) == pytest.approx(1.25 * total + 0.3)
@@ -57,9 +61,7 @@ def test_layer_cost_matrix_is_exact():
     table = synthetic_table(calibration(1.1, 0.5))
     matrix = table.layer_cost_matrix(SPACE)
     assert matrix.matrix.shape == (SPACE.num_layers, SPACE.num_candidates)
-    rng = np.random.default_rng(2)
-    for _ in range(10):
-        choices = SPACE.sample_choices(rng)
+    for choices in SPACE.decisions.sample(10, np.random.default_rng(2)):
         assert matrix.total(choices) == pytest.approx(table.cost(SPACE.to_arch(choices)))
 
 
@@ -72,7 +74,7 @@ def test_json_round_trip(tmp_path):
     assert again.entries.keys() == table.entries.keys()
     assert all(again.entries[k].rounds == table.entries[k].rounds for k in table.entries)
     assert again.calibration == table.calibration and again.timing == table.timing
-    arch = SPACE.sample(np.random.default_rng(3))
+    arch = sample_arch(SPACE, 3)
     assert again.cost(arch) == pytest.approx(table.cost(arch))
     assert json.loads(path.read_text())["format"] == "hwnas-latency-lut"
 
@@ -124,12 +126,12 @@ def test_not_json_and_missing_file(tmp_path):
 
 def test_refuses_other_space_and_resolution():
     table = synthetic_table()
-    imagenet_arch = get_space("fbnet-imagenet").sample(np.random.default_rng(0))
+    imagenet_arch = sample_arch(get_space("fbnet-imagenet"))
     with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*224 px"):
         table.cost(imagenet_arch)
     with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*fbnet-imagenet at 224 px"):
         table.layer_cost_matrix(get_space("fbnet-imagenet"))
-    cifar100_arch = get_space("fbnet-cifar100").sample(np.random.default_rng(0))
+    cifar100_arch = sample_arch(get_space("fbnet-cifar100"))
     with pytest.raises(LutError, match=r"fbnet-cifar .*head.*fbnet-cifar100"):
         table.cost(cifar100_arch)
     with pytest.raises(LutError, match="fbnet-cifar at 32 px.*224 px"):
@@ -138,7 +140,7 @@ def test_refuses_other_space_and_resolution():
 
 def test_missing_key_is_refused():
     table = synthetic_table()
-    arch = SPACE.sample(np.random.default_rng(4))
+    arch = sample_arch(SPACE, 4)
     del table.entries[op_keys(arch)[5]]
     with pytest.raises(LutError, match=r"no entry for blocks\.4"):
         table.cost(arch)
@@ -162,7 +164,7 @@ def test_validation_refuses_another_machine_engine():
     table = synthetic_table()
     table.engine["cpu"] = "Imaginary CPU 9000"
     with pytest.raises(HwnasError, match=r"cpu.*Imaginary CPU 9000"):
-        validate_lut(table, n=2)
+        validate_lut(table, LutValidateConfig(n=2))
 
 
 def test_pending_measurements_resume_exactly_what_is_missing():
@@ -217,12 +219,12 @@ def test_a_space_that_searches_resolution_prices_every_listed_resolution():
     space = get_space("dmasking-cifar")
     entries = {key: LutEntry(key, [TimingStats(0.01, 0.01, 0.02, 3)] * 2)
                for key in space_keys(space)}
-    table = LatencyTable(space=space_metadata(space), engine=OrtEngine().metadata(),
+    table = LatencyTable(space=space.lut_metadata(), engine=OrtEngine().metadata(),
                          timing=TIMING, entries=entries)
     rng = np.random.default_rng(0)
     resolutions = {arch.resolution for arch in calibration_archs(table, space, 12, rng)}
     assert resolutions <= {24, 28, 32} and len(resolutions) > 1
-    arch = space.sample(rng)
+    arch = sample_arch(space, 5)
     assert table.cost(arch) == pytest.approx(0.01 * (len(arch.blocks) + 2))
     with pytest.raises(LutError, match="20 px"):
         table.cost(dataclasses.replace(arch, resolution=20))

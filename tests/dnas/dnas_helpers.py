@@ -55,3 +55,42 @@ def synthetic_batches(
         labels = quarters.mean(dim=(2, 4)).flatten(1).argmax(dim=1) % classes
         batches.append((images, labels))
     return batches
+
+
+#: the run-control arguments of run_dnas / run_dmasking (the rest are config settings)
+RUN_ARGUMENTS = ("run_dir", "resume", "progress", "plots")
+#: the settings these tests were written with (the library's defaults before the config types
+#: took the command line's): weights lr 0.1, no warm-up epochs, no fixed layers
+TEST_DEFAULTS = dict(weight_lr=0.1, warmup_epochs=0)
+
+
+def dnas_config(**values):
+    """A DnasConfig from the test defaults and ``values`` (dict fixed_layers accepted)."""
+    from hwnas.dnas.config import DnasConfig
+
+    values = {**TEST_DEFAULTS, "fix_transitions": None, **values}
+    if isinstance(values.get("fixed_layers"), dict):
+        values["fixed_layers"] = tuple(sorted(values["fixed_layers"].items()))
+    if values.get("warm_start") is not None:
+        values["warm_start"] = str(values["warm_start"])
+    return DnasConfig(**values)
+
+
+def run_dnas(space, cost, weights, theta, **arguments):
+    """``hwnas.dnas.layerwise.run_dnas`` with settings given as keywords (:func:`dnas_config`)."""
+    from hwnas.dnas.layerwise import run_dnas as run
+
+    control = {key: arguments.pop(key) for key in RUN_ARGUMENTS if key in arguments}
+    return run(space, cost, weights, theta, dnas_config(**arguments), **control)
+
+
+def run_dmasking(space, cost, weights, theta, **arguments):
+    """``hwnas.dnas.masked.run_dmasking`` with settings given as keywords."""
+    from hwnas.dnas.config import DMaskingConfig
+    from hwnas.dnas.masked import run_dmasking as run
+
+    control = {key: arguments.pop(key) for key in RUN_ARGUMENTS if key in arguments}
+    values = {**TEST_DEFAULTS, **arguments}
+    if isinstance(values.get("fixed_layers"), dict):
+        values["fixed_layers"] = tuple(sorted(values["fixed_layers"].items()))
+    return run(space, cost, weights, theta, DMaskingConfig(**values), **control)

@@ -10,7 +10,7 @@ from typing import Callable
 from hwnas.arch.build import LayerShape
 from hwnas.arch.spec import HeadSpec, StemSpec
 from hwnas.cost.engines import TimingSettings, TimingStats
-from hwnas.cost.lut import LatencyTable, LutEntry, space_metadata
+from hwnas.cost.lut import LatencyTable, LutEntry
 from hwnas.cost.opkey import key_of_layer
 from hwnas.spaces.dmasking import DMaskingSpace
 
@@ -42,7 +42,7 @@ def synthetic_table(space: DMaskingSpace, latency: Callable[[LayerShape], float]
         key = key_of_layer(layer)
         value = latency(layer)
         entries[key] = LutEntry(key, [TimingStats(value, value, value, 1)])
-    return LatencyTable(space=space_metadata(space), engine=ENGINE,
+    return LatencyTable(space=space.lut_metadata(), engine=ENGINE,
                         timing=TimingSettings(warmup=1, repeats=1, rounds=1), entries=entries)
 
 

@@ -98,7 +98,7 @@ def test_absolute_form_pulls_latency_to_the_target_from_both_sides(latency, sign
 
 
 def test_unknown_target_form_is_refused_by_name():
-    from hwnas.dnas.loss import check_loss_parameters
+    from hwnas.dnas.config import DnasConfig
 
     with pytest.raises(HwnasError, match="'two-sided'"):
-        check_loss_parameters(0.2, 0.6, 4.0, "two-sided")
+        DnasConfig(target_latency=4.0, target_form="two-sided")

@@ -8,9 +8,8 @@ import torch
 
 from .masking_helpers import tiny_masking_space
 from hwnas.arch.blocks import build_block
-from hwnas.dnas.masking import (
-    MaskedSuperNet, ResolutionMixer, prefix_masks, resize_image_arrays, resize_images,
-)
+from hwnas.data.batches import resize_image_arrays, resize_images
+from hwnas.dnas.masking import MaskedSuperNet, ResolutionMixer, prefix_masks
 from hwnas.dnas.supernet import gumbel_softmax_sample
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
@@ -46,7 +45,7 @@ def test_one_hot_supernet_equals_the_plain_network_of_the_choices(seed):
     space = tiny_masking_space()
     supernet, images = supernet_and_images(space, seed)
     supernet.eval()
-    choices = space.sample_choices(np.random.default_rng(seed))
+    choices = tuple(space.decisions.sample(1, np.random.default_rng(seed))[0])
     weights = supernet.one_hot(choices)
     block_rows = 1 + space.num_stages
     with torch.no_grad():
@@ -124,7 +123,7 @@ def test_dmasking_cifar_supernet_equals_children_at_every_resolution():
     supernet.eval()
     rng = np.random.default_rng(5)
     for resolution_index in range(len(space.resolutions)):
-        choices = list(space.sample_choices(rng))
+        choices = list(tuple(space.decisions.sample(1, rng)[0]))
         choices[0] = resolution_index
         block_rows = 1 + space.num_stages
         with torch.no_grad():
@@ -147,14 +146,14 @@ def test_gradients_reach_every_real_option_and_no_padding():
         assert torch.all(gradient[padding] == 0)
         # widths and resolution always mix softly: every option gets a gradient
         for row in range(1 + space.num_stages):
-            size = space.decision_sizes[row]
+            size = space.decisions.cardinalities.tolist()[row]
             assert torch.all(gradient[row, :size] != 0), (mode, row)
 
 
 def test_probabilities_are_uniform_over_real_options_at_start():
     space = tiny_masking_space()
     probabilities = MaskedSuperNet(space).probabilities()
-    for row, size in enumerate(space.decision_sizes):
+    for row, size in enumerate(space.decisions.cardinalities.tolist()):
         assert torch.allclose(probabilities[row, :size], torch.full((size,), 1 / size))
         assert torch.all(probabilities[row, size:] == 0)
 

@@ -19,7 +19,7 @@ from hwnas.spaces import get_space
 
 
 def random_soft_weights(space, rng, concentration=1.0):
-    sizes = space.decision_sizes
+    sizes = space.decisions.cardinalities.tolist()
     weights = np.zeros((len(sizes), max(sizes)))
     for row, size in enumerate(sizes):
         weights[row, :size] = rng.dirichlet([concentration] * size)
@@ -48,7 +48,7 @@ def test_one_hot_cost_is_the_cost_of_the_plain_network(mode, model):
     tables = ShapeCostTables(space, model, mode=mode)
     rng = np.random.default_rng(0)
     for _ in range(10):
-        choices = space.sample_choices(rng)
+        choices = tuple(space.decisions.sample(1, rng)[0])
         expected = model.cost(space.to_arch(choices))
         assert tables.cost_of_choices(choices) == pytest.approx(expected, rel=1e-9)
 
@@ -60,7 +60,7 @@ def test_one_hot_cost_of_a_lut_is_the_table_sum_at_any_resolution():
     pricing = DMaskingCost(tables)
     rng = np.random.default_rng(1)
     for _ in range(10):
-        arch = space.sample(rng)
+        arch = space.to_arch(space.decisions.sample(1, rng)[0])
         total = sum(table.latency(key_of_layer(layer)) for layer in walk(arch))
         assert pricing.cost(arch) == pytest.approx(total)
 
@@ -109,6 +109,6 @@ def test_cost_is_differentiable_in_every_decision():
     tables = ShapeCostTables(space, synthetic_table(space, linear_latency))
     weights = random_soft_weights(space, np.random.default_rng(3)).requires_grad_(True)
     tables.cost(weights).backward()
-    for row, size in enumerate(space.decision_sizes):
+    for row, size in enumerate(space.decisions.cardinalities.tolist()):
         assert torch.all(torch.isfinite(weights.grad[row]))
         assert torch.any(weights.grad[row, :size] != 0), row

@@ -9,20 +9,21 @@ import pytest
 
 from .masking_helpers import linear_latency, synthetic_table, tiny_masking_space
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
-from hwnas.dnas.dmasking_derive import block_costs, derive_within_target
+from hwnas.dnas.masked import block_costs, derive_within_target
 
 
 def random_probabilities(space, seed):
     rng = np.random.default_rng(seed)
-    probabilities = np.zeros((space.num_decisions, max(space.decision_sizes)))
-    for row, size in enumerate(space.decision_sizes):
+    probabilities = np.zeros((space.decisions.count, max(space.decisions.cardinalities.tolist())))
+    for row, size in enumerate(space.decisions.cardinalities.tolist()):
         probabilities[row, :size] = rng.dirichlet(np.ones(size))
     return probabilities
 
 
 def every_network(space, tables, probabilities):
     """(cost, log P, choices) of every architecture of the space."""
-    for choices in itertools.product(*(range(size) for size in space.decision_sizes)):
+    sizes = space.decisions.cardinalities.tolist()
+    for choices in itertools.product(*(range(size) for size in sizes)):
         log_p = sum(np.log(max(probabilities[row, option], 1e-300))
                     for row, option in enumerate(choices))
         yield tables.cost_of_choices(choices), log_p, choices
@@ -39,9 +40,9 @@ def test_block_costs_add_up_to_the_cost_of_the_network(setting):
     space, tables, _ = setting
     rng = np.random.default_rng(0)
     for _ in range(20):
-        choices = space.sample_choices(rng)
+        choices = tuple(space.decisions.sample(1, rng)[0])
         constant, matrix = block_costs(space, tables, choices[:1 + space.num_stages],
-                                       max(space.decision_sizes))
+                                       max(space.decisions.cardinalities.tolist()))
         blocks = choices[1 + space.num_stages:]
         total = constant + sum(matrix[layer, block] for layer, block in enumerate(blocks))
         assert total == pytest.approx(tables.cost_of_choices(choices))

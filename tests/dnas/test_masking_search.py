@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from .dnas_helpers import synthetic_batches
+from .dnas_helpers import run_dmasking, synthetic_batches
 from .masking_helpers import linear_latency, synthetic_table, tiny_masking_space
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.flops import FlopsCost
-from hwnas.dnas.dmasking_search import run_dmasking
 from hwnas.dnas.result import SearchResult
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import fbnet_space
@@ -77,7 +76,7 @@ def test_killed_and_resumed_search_equals_uninterrupted(tmp_path, mode, killed_a
 
 def test_a_finished_run_is_not_overwritten(tmp_path):
     search(tmp_path, epochs=1, warmup_epochs=0)
-    with pytest.raises(HwnasError, match="already holds a search"):
+    with pytest.raises(HwnasError, match="already holds a dmasking run"):
         search(tmp_path, epochs=1, warmup_epochs=0)
 
 
@@ -86,7 +85,7 @@ def test_strong_cost_pressure_picks_the_cheapest_resolution_and_widths(tmp_path)
     theta must move to the smallest resolution and the narrowest width of every stage (the
     known optimum of the cost; every stage's narrow option is cheaper by 5-20 %)."""
     space = tiny_masking_space()
-    cheapest = FlopsCost().cost(space.to_arch([0] * space.num_decisions))
+    cheapest = FlopsCost().cost(space.to_arch([0] * space.decisions.count))
     result = run_dmasking(space, FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES * 3,
                           run_dir=tmp_path, epochs=4, warmup_epochs=0, theta_lr=0.2, beta=30.0,
                           target_latency=cheapest, seed=3, num_samples=0, plots=False)
@@ -99,13 +98,13 @@ def test_strong_cost_pressure_picks_the_cheapest_resolution_and_widths(tmp_path)
 
 
 def test_bad_arguments_are_errors(tmp_path):
-    with pytest.raises(HwnasError, match="DMaskingSpace"):
+    with pytest.raises(HwnasError, match="DMasking space"):
         run_dmasking(fbnet_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
                      run_dir=tmp_path)
     with pytest.raises(HwnasError, match="epochs"):
         run_dmasking(tiny_masking_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=0,
                      run_dir=tmp_path)
-    with pytest.raises(HwnasError, match="cost mode"):
+    with pytest.raises(HwnasError, match="cost_mode"):
         run_dmasking(tiny_masking_space(), FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
                      cost_mode="median", run_dir=tmp_path)
 
@@ -127,7 +126,7 @@ def test_fixed_layers_keep_their_block_and_the_rest_is_searched(tmp_path):
 def test_a_two_sided_target_derives_a_network_within_its_band(tmp_path):
     space = tiny_masking_space()
     cost = synthetic_table(space, linear_latency)
-    smallest = cost.cost(space.to_arch([0] * space.num_decisions))
+    smallest = cost.cost(space.to_arch([0] * space.decisions.count))
     largest = cost.cost(space.to_arch(space.largest_choices()))
     target = (smallest + largest) / 2
     result = run_dmasking(space, cost, WEIGHT_BATCHES, THETA_BATCHES, run_dir=tmp_path,

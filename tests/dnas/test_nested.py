@@ -5,12 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as functional
 
-from hwnas.dnas import run_dnas
 from hwnas.dnas.nested import NestedLayer, diagonal_blocks
 from hwnas.dnas.supernet import SuperNet
 from hwnas.errors import HwnasError
 
-from .dnas_helpers import TableCost, synthetic_batches, tiny_space
+from .dnas_helpers import TableCost, run_dnas, synthetic_batches, tiny_space
 
 CANDIDATES = ("k3_e1", "k3_e1_g2", "k5_e3", "k5_e6", "skip")
 

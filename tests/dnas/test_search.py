@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from .dnas_helpers import TableCost, synthetic_batches, tiny_space
+from .dnas_helpers import TableCost, run_dnas, synthetic_batches, tiny_space
 from hwnas.cost.base import LayerCostMatrix
 from hwnas.dnas.result import SearchResult
-from hwnas.dnas.search import run_dnas
 from hwnas.errors import HwnasError
 
 HERE = Path(__file__).parent
@@ -87,8 +86,7 @@ SIGKILL_SCRIPT = """
 import os, signal, sys
 import numpy as np, torch
 sys.path.insert(0, {helpers!r})
-from dnas_helpers import TableCost, synthetic_batches, tiny_space
-from hwnas.dnas.search import run_dnas
+from dnas_helpers import TableCost, run_dnas, synthetic_batches, tiny_space
 torch.set_num_threads(1)
 space = tiny_space()
 cost = TableCost(space, np.array([[4.0, 6.0, 5.0, 0.1]] * 3))
@@ -254,12 +252,12 @@ def test_run_directory_contents(space, cheap_last_cost, tmp_path):
     assert checkpoint["theta_history"].shape == (3, 3, 4)
     assert [sample.cost for sample in result.samples] == sorted(s.cost for s in result.samples)
     assert sum(sample.count for sample in result.samples) == 6
-    assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*"))
+    assert not list(run_dir.glob("*.tmp")) and [p.name for p in run_dir.glob(".*")] == [".lock"]
 
 
 def test_refuses_to_overwrite_and_checks_config_on_resume(space, cheap_last_cost, tmp_path):
     search(space, cheap_last_cost, tmp_path, epochs=1)
-    with pytest.raises(HwnasError, match="already holds a search"):
+    with pytest.raises(HwnasError, match="already holds a dnas run"):
         search(space, cheap_last_cost, tmp_path, epochs=1)
     with pytest.raises(HwnasError, match="search.theta_lr"):
         search(space, cheap_last_cost, tmp_path, epochs=1, theta_lr=0.5, resume=True)
@@ -285,7 +283,13 @@ def test_a_run_written_before_later_options_resumes_with_their_defaults(space, c
         search(space, cheap_last_cost, tmp_path / "old", resume=True)
 
 
-def test_resume_without_checkpoint_starts_fresh(space, cheap_last_cost, tmp_path):
+def test_resume_needs_a_run_and_one_killed_before_its_first_checkpoint_starts_over(
+        space, cheap_last_cost, tmp_path):
+    with pytest.raises(HwnasError, match="nothing to resume"):
+        search(space, cheap_last_cost, tmp_path / "a", epochs=1, resume=True)
+    with pytest.raises(Killed):
+        search(space, cheap_last_cost, tmp_path / "a", epochs=1, progress=kill_at(1))
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
     fresh = search(space, cheap_last_cost, tmp_path / "a", epochs=1, resume=True)
     assert fresh == search(space, cheap_last_cost, tmp_path / "b", epochs=1)
 
@@ -302,19 +306,20 @@ def test_batches_may_be_a_callable_of_the_epoch(space, cheap_last_cost, tmp_path
 
 
 class EpochBatches:
-    """An iterable told its epoch with ``set_epoch``, like hwnas.data.batches.BatchIterator."""
+    """Batches called with the epoch, like hwnas.data.batches.BatchIterator."""
 
     def __init__(self, batches):
         self.batches, self.epochs = batches, []
 
-    def set_epoch(self, epoch):
+    def __call__(self, epoch):
         self.epochs.append(epoch)
+        return self.batches
 
-    def __iter__(self):
-        return iter(self.batches)
+    def __len__(self):
+        return len(self.batches)
 
 
-def test_iterables_with_set_epoch_are_told_the_epoch(space, cheap_last_cost, tmp_path):
+def test_batch_sources_are_told_the_epoch(space, cheap_last_cost, tmp_path):
     weights, thetas = EpochBatches(WEIGHT_BATCHES), EpochBatches(THETA_BATCHES)
     run_dnas(space, cheap_last_cost, weights, thetas, epochs=3, warmup_epochs=1,
              run_dir=tmp_path, plots=False)
@@ -358,7 +363,7 @@ def test_bad_inputs_raise(space, cheap_last_cost, tmp_path):
     wrong = WrongShape(space, np.zeros((3, 4)))
     with pytest.raises(HwnasError, match="shape"):
         run_dnas(space, wrong, WEIGHT_BATCHES, THETA_BATCHES, epochs=1, run_dir=tmp_path / "d")
-    with pytest.raises(HwnasError, match="LayerwiseSpace"):
+    with pytest.raises(HwnasError, match="layer-wise space"):
         run_dnas("fbnet-cifar", cheap_last_cost, WEIGHT_BATCHES, THETA_BATCHES, epochs=1,
                  run_dir=tmp_path / "e")
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from hwnas.dnas.loss import LossSettings
 from hwnas.dnas.steps import reinforce_theta_step
 
 
@@ -19,6 +20,9 @@ class ScoredPaths(nn.Module):
     def logits(self) -> torch.Tensor:
         return self.theta
 
+    def run(self, images, sample, mode):
+        return self(images, sample.soft, sample.indices.tolist())
+
     def forward(self, images, weights, indices):
         hits = sum(int(index == good) for index, good in zip(indices, self.good))
         output = torch.zeros(len(images), 5)
@@ -32,8 +36,8 @@ def run_steps(net, matrix, *, beta, target=None, target_form="budget", steps=150
     images, labels = torch.zeros(8, 3, 2, 2), torch.zeros(8, dtype=torch.long)
     for _ in range(steps):
         reinforce_theta_step(net, optimizer, images, labels, paths=4, generator=generator,
-                             matrix=matrix, constant=0.0, alpha=0.2, beta=beta, target=target,
-                             target_form=target_form)
+                             latency=lambda weights: (weights * matrix).sum(),
+                             loss=LossSettings(0.2, beta, target, target_form))
     return torch.softmax(net.theta.detach(), dim=-1)
 
 

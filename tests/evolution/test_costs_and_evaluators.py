@@ -1,4 +1,5 @@
-"""Vectorised costs (LUT over the ChamNet space, budgets) and the tabular NB201 evaluator."""
+"""Vectorised costs (LUT over the ChamNet space, budgets), NB201 latency and the tabular NB201
+evaluator."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import pytest
 
 from hwnas.cost.calibration import Calibration
 from hwnas.cost.engines import TimingSettings, TimingStats
-from hwnas.cost.lut import LatencyTable, LutEntry, space_metadata
+from hwnas.cost.budget import make_budgets
+from hwnas.cost.device_table import NB201Latency
+from hwnas.cost.lut import LatencyTable, LutEntry
 from hwnas.cost.opkey import space_keys
-from hwnas.data.tables import nb201_accuracy
+from hwnas.data.tables import nb201_accuracy, nb201_latency
 from hwnas.errors import HwnasError
-from hwnas.evolution.costs import make_budgets, vectorised_cost
-from hwnas.evolution.evaluators import NB201Evaluator, nb201_features
+from hwnas.evolution.evaluators import NB201Evaluator
 from hwnas.spaces import get_space
 
 
@@ -25,7 +27,7 @@ def synthetic_table(space):
         value = float(rng.uniform(0.01, 1.0))
         entries[key] = LutEntry(key, [TimingStats(value, value, value, 1)])
     calibration = Calibration("affine", 1.25, 0.5, {}, [], "test", {})
-    return LatencyTable(space=space_metadata(space), engine={"name": "onnxruntime", "threads": 1},
+    return LatencyTable(space=space.lut_metadata(), engine={"name": "onnxruntime", "threads": 1},
                         timing=TimingSettings(warmup=0, repeats=1, rounds=1), entries=entries,
                         calibration=calibration)
 
@@ -34,9 +36,8 @@ def test_lut_vectorised_cost_over_the_chamnet_space_equals_the_table():
     space = get_space("chamnet-cifar")
     table = synthetic_table(space)
     assert table.is_complete(space)
-    cost = vectorised_cost(table, space)
-    rng = np.random.default_rng(1)
-    choices = np.array([space.sample_choices(rng) for _ in range(30)])
+    cost = table.choice_cost(space)
+    choices = space.decisions.sample(30, np.random.default_rng(1))
     expected = [table.cost(space.to_arch(row)) for row in choices]
     np.testing.assert_allclose(cost(choices), expected, rtol=1e-12)
 
@@ -44,7 +45,7 @@ def test_lut_vectorised_cost_over_the_chamnet_space_equals_the_table():
 def test_budget_forms():
     space = get_space("chamnet-cifar")
     table = synthetic_table(space)
-    single = make_budgets((table, 5.0), space)
+    single = make_budgets([(table, 5.0)], space)
     assert len(single) == 1 and single[0].name == "ort-1t latency <= 5 ms"
     both = make_budgets([[(table, 5.0), (table, 6.0)], (table, 1.0)], space)
     assert [len(b.constraints) for b in both] == [2, 1]
@@ -59,7 +60,21 @@ def test_nb201_evaluator_rows_and_features():
     np.testing.assert_array_equal(evaluator.indices(all_choices[rows]), rows)
     np.testing.assert_array_equal(evaluator.report(all_choices[rows]),
                                   nb201_accuracy("cifar10_test_200ep")[rows])
-    features = nb201_features(np.array([[0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 1, 0]]))
+    features = evaluator.space.encode(np.array([[0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 1, 0]]))
     assert features.shape == (2, 35)
     assert features[0, 30] == 0 and features[1, 30] == 2  # output connected (scaled by 2)
     assert features[1, 32] == pytest.approx(2 / 6)  # one 3x3 conv on a live path
+
+
+def test_nb201_latency_is_a_cost_model_of_the_cell_space():
+    space = get_space("nb201")
+    latency = NB201Latency("hwnb_cifar10_pixel3_latency_ms")
+    rows = np.array([0, 5, 15624])
+    cost = latency.choice_cost(space)
+    np.testing.assert_array_equal(cost(space.all_choices()[rows]),
+                                  nb201_latency("hwnb_cifar10_pixel3_latency_ms")[rows])
+    assert (cost.name, cost.unit) == ("hwnb_cifar10_pixel3_latency_ms", "ms")
+    with pytest.raises(HwnasError, match="prices space nb201, not 'fbnet-cifar'"):
+        latency.choice_cost(get_space("fbnet-cifar"))
+    with pytest.raises(HwnasError, match="unknown latency column 'x'"):
+        NB201Latency("x")

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.evolution.costs import Budget, Constraint
-from hwnas.evolution.ga import GAConfig, adaptive_ga, adaptive_rates, pareto_front
+from hwnas.cost.base import ChoiceCost
+from hwnas.cost.budget import Budget, Constraint
+from hwnas.evolution.config import GAConfig
+from hwnas.evolution.ga import adaptive_ga, adaptive_rates, pareto_front
+from hwnas.spaces.space import Decisions
 
-CARDINALITIES = np.full(12, 6)
+DECISIONS = Decisions("toy", tuple(f"d{i}" for i in range(12)), (tuple(range(6)),) * 12)
 
 
 def value(choices):
@@ -21,8 +24,8 @@ def test_finds_the_known_constrained_optimum():
     def fitness(choices):
         return value(choices) + 0.01 * choices[:, 0]
 
-    budget = Budget((Constraint(value, 30.0, "sum"),))
-    result = adaptive_ga(CARDINALITIES, fitness, [budget], rng=np.random.default_rng(0),
+    budget = Budget((Constraint(ChoiceCost(value, "sum"), 30.0),))
+    result = adaptive_ga(DECISIONS, fitness, [budget], rng=np.random.default_rng(0),
                          config=GAConfig(population=60, generations=60))
     best = result.best_choices[0]
     assert best.sum() == 30 and best[0] == 5
@@ -33,9 +36,9 @@ def test_finds_the_known_constrained_optimum():
 
 
 def test_infeasible_budget_raises_naming_it():
-    budget = Budget((Constraint(value, -1.0, "sum"),), name="impossible")
+    budget = Budget((Constraint(ChoiceCost(value, "sum"), -1.0),), name="impossible")
     with pytest.raises(HwnasError, match=r"impossible.*sum <= -1 \(smallest seen \d+"):
-        adaptive_ga(CARDINALITIES, value, [budget], rng=np.random.default_rng(0),
+        adaptive_ga(DECISIONS, value, [budget], rng=np.random.default_rng(0),
                     config=GAConfig(population=10, generations=3, sampling_rounds=3))
 
 
@@ -44,8 +47,8 @@ def test_one_best_per_budget_and_pareto_front():
     def fitness(choices):
         return value(choices) - 0.1 * choices[:, 0]
 
-    budgets = [Budget((Constraint(value, limit, "sum"),)) for limit in (10.0, 40.0)]
-    result = adaptive_ga(CARDINALITIES, fitness, budgets, rng=np.random.default_rng(1),
+    budgets = [Budget((Constraint(ChoiceCost(value, "sum"), limit),)) for limit in (10.0, 40.0)]
+    result = adaptive_ga(DECISIONS, fitness, budgets, rng=np.random.default_rng(1),
                          config=GAConfig(population=40, generations=40))
     assert result.best_fitness == [10.0, 40.0]
     points = result.pareto_points

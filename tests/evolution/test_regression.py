@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwnas.cost.budget import make_budgets
+from hwnas.cost.device_table import NB201Latency
 from hwnas.cost.flops import FlopsCost
 from hwnas.evolution.baselines import random_search, regularized_evolution
 from hwnas.evolution.chamnet import run_chamnet
+from hwnas.evolution.config import ChamNetConfig
 from hwnas.evolution.evaluators import NB201Evaluator
-from hwnas.evolution.ga import GAConfig, adaptive_ga
-from hwnas.evolution.costs import make_budgets
+from hwnas.evolution.config import GAConfig
+from hwnas.evolution.ga import adaptive_ga
 from hwnas.spaces import get_space
 
 RECORDED = Path(__file__).parent / "regression.json"
@@ -45,7 +48,7 @@ class SyntheticAccuracy:
 
 def runs() -> dict[str, list]:
     evaluator = NB201Evaluator("cifar10valid_valid_12ep", report_column="cifar10_test_200ep")
-    latency = evaluator.latency_cost(DEVICE)
+    latency = NB201Latency(DEVICE)
     outcome = {}
     for method, search in (("random", random_search), ("rea", regularized_evolution)):
         result = search(evaluator.space, evaluator, (latency, 20.0), evaluations=40, seed=5)
@@ -53,13 +56,14 @@ def runs() -> dict[str, list]:
     fbnet = get_space("fbnet-cifar")
     budgets = make_budgets([(FlopsCost(), 120.0)], fbnet)
     flops = budgets[0].constraints[0].cost
-    ga = adaptive_ga(fbnet.cardinalities, lambda c: -np.abs(flops(c) - 100.0), budgets,
+    ga = adaptive_ga(fbnet.decisions, lambda c: -np.abs(flops(c) - 100.0), budgets,
                      rng=np.random.default_rng(4), config=GAConfig(population=16, generations=6))
     outcome["ga"] = [row.tolist() for row in ga.best_choices] + ga.pareto_choices.tolist()
     chamnet_space = get_space("chamnet-cifar")
+    config = ChamNetConfig(evaluations=14, initial_samples=6, batch_size=4, seed=3,
+                           ga_population=16, ga_generations=4)
     result = run_chamnet(chamnet_space, SyntheticAccuracy(chamnet_space), [(FlopsCost(), 60.0)],
-                         evaluations=14, initial_samples=6, batch_size=4, seed=3,
-                         ga_config=GAConfig(population=16, generations=4))
+                         config)
     outcome["chamnet"] = [entry["choices"] for entry in result.evaluations]
     return outcome
 

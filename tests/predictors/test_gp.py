@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.predictors.gp import GaussianProcessPredictor, one_hot_choices
+from hwnas.predictors.gp import GaussianProcessPredictor
+from hwnas.spaces import get_space
 
 
 def _additive_problem(rows: int, seed: int = 0):
@@ -15,15 +16,16 @@ def _additive_problem(rows: int, seed: int = 0):
     weights = rng.uniform(0.5, 3.0, size=(6, 5))
     choices = rng.integers(0, 5, size=(rows, 6))
     values = 10 + weights[np.arange(6), choices].sum(axis=1)
-    return one_hot_choices(choices, 5), values
+    return get_space("nb201").decisions.one_hot(choices), values
 
 
-def test_one_hot_choices():
-    encoded = one_hot_choices(np.array([[0, 2], [1, 1]]), 3)
-    assert encoded.tolist() == [[1, 0, 0, 0, 0, 1], [0, 1, 0, 0, 1, 0]]
-    assert one_hot_choices(np.array([2, 0]), 3).tolist() == [0, 0, 1, 1, 0, 0]
-    with pytest.raises(HwnasError, match="0..2"):
-        one_hot_choices(np.array([[3, 0]]), 3)
+def test_one_hot_encoding():
+    decisions = get_space("nb201").decisions
+    encoded = decisions.one_hot(np.array([[0, 2, 0, 0, 0, 4], [1, 1, 0, 0, 0, 0]]))
+    assert encoded[0].nonzero()[0].tolist() == [0, 7, 10, 15, 20, 29]
+    assert encoded[1].nonzero()[0].tolist() == [1, 6, 10, 15, 20, 25]
+    with pytest.raises(HwnasError, match="out of range"):
+        decisions.one_hot(np.array([[5, 0, 0, 0, 0, 0]]))
 
 
 @pytest.mark.parametrize("kernel", ["matern+linear", "matern", "rbf"])

@@ -26,8 +26,8 @@ def test_width_options_are_fbnet_widths_scaled_and_rounded_to_eight():
 def test_choices_round_trip_and_the_arch_has_the_chosen_resolution():
     space = get_space("dmasking-cifar")
     rng = np.random.default_rng(0)
-    for _ in range(50):
-        choices = space.sample_choices(rng)
+    for row in space.decisions.sample(50, rng):
+        choices = tuple(row)
         arch = space.to_arch(choices)
         assert arch.resolution == space.resolutions[choices[0]]
         assert space.choices_of(ArchSpec.from_string(arch.to_string())) == choices
@@ -38,7 +38,7 @@ def test_skip_is_offered_only_inside_a_stage():
     space = get_space("dmasking-cifar")
     for layer in space.layers:
         assert ("skip" in layer.candidates) == (not layer.first)
-    assert space.num_layers == 22 and space.num_decisions == 1 + 7 + 22
+    assert space.num_layers == 22 and space.decisions.count == 1 + 7 + 22
 
 
 def test_lut_keys_cover_every_architecture_and_the_sparse_table_is_smaller():
@@ -47,8 +47,8 @@ def test_lut_keys_cover_every_architecture_and_the_sparse_table_is_smaller():
     sparse = set(space_keys(get_space("dmasking-cifar-sparse")))
     assert len(keys) == 888 and sparse < keys and len(sparse) == 515
     rng = np.random.default_rng(1)
-    for _ in range(100):
-        assert set(op_keys(space.sample(rng))) <= keys
+    for row in space.decisions.sample(100, rng):
+        assert set(op_keys(space.to_arch(row))) <= keys
 
 
 def test_foreign_architectures_and_bad_choices_are_refused():

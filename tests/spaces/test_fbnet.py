@@ -1,34 +1,20 @@
-import numpy as np
 import pytest
 
 from hwnas.arch.spec import FBNetBlock, SkipBlock, SpecError
-from hwnas.spaces import SPACE_NAMES, get_space
+from hwnas.spaces import get_space
 from hwnas.spaces.fbnet import fbnet_space
 
 
 def test_fbnet_space_shape_follows_the_paper():
     space = fbnet_space("imagenet")
     assert space.num_layers == 22 and space.num_candidates == 9
-    assert space.size == 9**22
+    assert space.decisions.size == 9**22
     assert [width for width, _ in space.layer_shapes][:5] == [16, 24, 24, 24, 24]
     strides = [stride for _, stride in space.layer_shapes]
     assert sum(strides) == 22 + 4  # four stride-2 stages in the ImageNet setting
     cifar = fbnet_space("cifar")
     assert (cifar.resolution, cifar.stem.stride, cifar.head.out_channels) == (32, 1, 1504)
     assert sum(stride == 2 for _, stride in cifar.layer_shapes) == 3
-
-
-@pytest.mark.parametrize("name", SPACE_NAMES)
-def test_operators_stay_in_the_space(name):
-    space, rng = get_space(name), np.random.default_rng(0)
-    for _ in range(20):
-        first, second = space.sample(rng), space.sample(rng)
-        mutant = space.mutate(first, rng)
-        child = space.crossover(first, second, rng)
-        assert space.contains(mutant) and space.contains(child)
-        assert mutant != first
-        for layer, choice in enumerate(space.choices_of(child)):
-            assert choice in (space.choices_of(first)[layer], space.choices_of(second)[layer])
 
 
 def test_candidate_blocks_and_uniform_arch():
@@ -44,7 +30,7 @@ def test_candidate_blocks_and_uniform_arch():
 
 def test_arch_outside_the_space_is_named():
     space = fbnet_space("cifar")
-    other = fbnet_space("imagenet").sample(np.random.default_rng(0))
+    other = fbnet_space("imagenet").to_arch([0] * 22)
     with pytest.raises(SpecError, match="not in space 'fbnet-cifar'"):
         space.choices_of(other)
     with pytest.raises(SpecError, match="needs 22 choices"):

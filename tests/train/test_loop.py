@@ -39,8 +39,8 @@ def _dataset(per_class: int = 24) -> CifarArrays:
 
 
 def test_separable_data_is_learned(tmp_path):
-    result = train(TINY_ARCH, _dataset(), TrainRecipe(epochs=8, batch_size=16, seed=0),
-                   tmp_path / "run", threads=1)
+    result = train(TINY_ARCH, _dataset(), TrainRecipe(epochs=8, batch_size=16, seed=0, threads=1),
+                   tmp_path / "run")
     assert result.final_top1 >= 95.0, result.history
     assert result.history[0]["test_top1"] < result.final_top1  # it learned during the run
 
@@ -55,13 +55,12 @@ class _KillAfterFirstEpoch(TrainProgress):
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    data, recipe = _dataset(12), TrainRecipe(epochs=2, batch_size=16, seed=3)
-    straight = train(TINY_ARCH, data, recipe, tmp_path / "straight", threads=1)
+    data, recipe = _dataset(12), TrainRecipe(epochs=2, batch_size=16, seed=3, threads=1)
+    straight = train(TINY_ARCH, data, recipe, tmp_path / "straight")
     with pytest.raises(_Interrupt):
-        train(TINY_ARCH, data, recipe, tmp_path / "resumed", threads=1,
-              progress=_KillAfterFirstEpoch())
+        train(TINY_ARCH, data, recipe, tmp_path / "resumed", progress=_KillAfterFirstEpoch())
     assert load_checkpoint(tmp_path / "resumed")["epoch"] == 1
-    resumed = train(TINY_ARCH, data, recipe, tmp_path / "resumed", threads=1, resume=True)
+    resumed = train(TINY_ARCH, data, recipe, tmp_path / "resumed", resume=True)
     first = load_checkpoint(tmp_path / "straight")["model"]
     second = load_checkpoint(tmp_path / "resumed")["model"]
     assert first.keys() == second.keys()
@@ -75,8 +74,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 def test_run_directory_and_weights_only_checkpoint(tmp_path):
     run = tmp_path / "run"
-    recipe = TrainRecipe(epochs=2, batch_size=16, seed=0)
-    result = train(TINY_ARCH, _dataset(4), recipe, run, threads=1, eval_every=2)
+    recipe = TrainRecipe(epochs=2, batch_size=16, seed=0, threads=1, eval_every=2)
+    result = train(TINY_ARCH, _dataset(4), recipe, run)
     state = torch.load(run / CHECKPOINT_NAME, weights_only=True)  # no pickled objects inside
     assert ArchSpec.from_json(state["arch"]) == TINY_ARCH
     assert state["epoch"] == 2 and isinstance(state["torch_rng"], torch.Tensor)
@@ -93,15 +92,17 @@ def test_run_directory_and_weights_only_checkpoint(tmp_path):
 
 def test_existing_run_is_not_overwritten_and_resume_checks_the_recipe(tmp_path):
     data = _dataset(4)
-    train(TINY_ARCH, data, TrainRecipe(epochs=1, batch_size=16), tmp_path, threads=1)
-    with pytest.raises(HwnasError, match="exists"):
-        train(TINY_ARCH, data, TrainRecipe(epochs=1, batch_size=16), tmp_path, threads=1)
-    with pytest.raises(HwnasError, match="recipe differs .* in lr"):
+    recipe = TrainRecipe(epochs=1, batch_size=16, threads=1)
+    train(TINY_ARCH, data, recipe, tmp_path)
+    with pytest.raises(HwnasError, match="already holds a train run"):
+        train(TINY_ARCH, data, recipe, tmp_path)
+    with pytest.raises(HwnasError, match="'recipe.lr' differs"):
         train(TINY_ARCH, data, TrainRecipe(epochs=1, batch_size=16, lr=0.02), tmp_path,
-              threads=1, resume=True)
+              resume=True)
     with pytest.raises(HwnasError, match="data differ"):
-        train(TINY_ARCH, _dataset(5), TrainRecipe(epochs=1, batch_size=16), tmp_path,
-              threads=1, resume=True)
+        train(TINY_ARCH, _dataset(5), recipe, tmp_path, resume=True)
+    with pytest.raises(HwnasError, match="nothing to resume"):
+        train(TINY_ARCH, data, recipe, tmp_path / "empty", resume=True)
 
 
 class _AlwaysClassZero(nn.Module):

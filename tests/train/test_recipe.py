@@ -34,15 +34,15 @@ def test_warmup_is_linear_then_cosine_from_the_peak():
 def test_round_trip_and_validation():
     recipe = TrainRecipe(epochs=3, label_smoothing=0.1, seed=4)
     assert TrainRecipe.from_dict(recipe.to_dict()) == recipe
-    with pytest.raises(HwnasError, match="unknown training recipe field"):
+    with pytest.raises(HwnasError, match="unknown setting 'learning_rate'"):
         TrainRecipe.from_dict({"epochs": 2, "learning_rate": 0.1})
     bad = [
         ({"epochs": 0}, "epochs"), ({"batch_size": 1.5}, "batch_size"), ({"lr": 0}, "lr"),
         ({"lr": float("nan")}, "lr"), ({"momentum": 1.0}, "momentum"),
         ({"label_smoothing": 1.0}, "label_smoothing"), ({"weight_decay": -1e-4}, "weight_decay"),
         ({"warmup_fraction": 1.0}, "warmup_fraction"), ({"seed": -1}, "seed"),
-        ({"nesterov": True, "momentum": 0.0}, "nesterov"), ({"grad_clip_norm": 0}, "grad_clip"),
-        ({"grad_clip_norm": -1.0}, "grad_clip"),
+        ({"nesterov": True, "momentum": 0.0}, "nesterov"), ({"grad_clip_norm": -1.0}, "grad_clip"),
+        ({"threads": 0}, "threads"), ({"subset_per_class": 0}, "subset_per_class"),
     ]
     for fields, name in bad:
         with pytest.raises(HwnasError, match=name):

@@ -1,4 +1,7 @@
-"""The compact string form of an :class:`~hwnas.arch.spec.ArchSpec`.
+"""The compact string form of an :class:`~hwnas.arch.spec.ArchSpec`, to and from its JSON form.
+
+The codec reads and writes the JSON objects of :meth:`ArchSpec.to_dict` (so it needs no spec
+class, and ``ArchSpec.to_string`` / ``from_string`` validate through ``from_dict``).
 
 A network is its parts joined by ``:``::
 
@@ -28,17 +31,9 @@ from __future__ import annotations
 
 import re
 
-from hwnas.arch.spec import (
-    ArchSpec,
-    Block,
-    FBNetBlock,
-    HeadSpec,
-    K3SepBlock,
-    MBV2Block,
-    SkipBlock,
-    SpecError,
-    StemSpec,
-)
+from typing import Any
+
+from hwnas.errors import SpecError
 
 _FIELD = re.compile(r"^([a-z])(-?[0-9][0-9.e+-]*|nan|inf)$")
 _FLAGS = ("nopw", "relu6")
@@ -48,41 +43,32 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _encode_block(block: Block) -> str:
-    if isinstance(block, FBNetBlock):
-        groups = f"_g{block.groups}" if block.groups != 1 else ""
-        flag = "" if block.first_pointwise else "_nopw"
-        return (
-            f"ir_k{block.kernel_size}_e{_number(block.expansion)}{groups}"
-            f"_c{block.out_channels}_s{block.stride}{flag}"
-        )
-    if isinstance(block, SkipBlock):
-        return f"skip_c{block.out_channels}_s{block.stride}"
-    if isinstance(block, K3SepBlock):
-        return f"sep_e{_number(block.expansion)}_c{block.out_channels}_s{block.stride}"
-    if isinstance(block, MBV2Block):
-        return (
-            f"mb_k{block.kernel_size}_e{_number(block.expansion)}"
-            f"_c{block.out_channels}_s{block.stride}"
-        )
+def _encode_block(block: dict[str, Any]) -> str:
+    kind, shape = block["type"], f"_c{block['out_channels']}_s{block['stride']}"
+    if kind == "fbnet":
+        groups = f"_g{block['groups']}" if block["groups"] != 1 else ""
+        flag = "" if block["first_pointwise"] else "_nopw"
+        return f"ir_k{block['kernel_size']}_e{_number(block['expansion'])}{groups}{shape}{flag}"
+    if kind == "skip":
+        return f"skip{shape}"
+    if kind == "k3sep":
+        return f"sep_e{_number(block['expansion'])}{shape}"
+    if kind == "mbv2":
+        return f"mb_k{block['kernel_size']}_e{_number(block['expansion'])}{shape}"
     raise SpecError(f"cannot encode block {block!r}")
 
 
-def encode_arch(arch: ArchSpec) -> str:
-    """The compact string of ``arch`` (see the module docstring for the grammar)."""
-    head = arch.head
-    parts = [f"r{arch.resolution}" + ("" if arch.in_channels == 3 else f"_i{arch.in_channels}")]
-    stem = arch.stem
-    parts.append(
-        f"stem_k{stem.kernel_size}_c{stem.out_channels}_s{stem.stride}"
-        + ("_relu6" if stem.activation == "relu6" else "")
-    )
-    parts.extend(_encode_block(block) for block in arch.blocks)
-    parts.append(
-        f"head_c{head.out_channels}_n{head.num_classes}"
-        + ("_relu6" if head.activation == "relu6" else "")
-        + (f"_d{_number(head.dropout)}" if head.dropout else "")
-    )
+def encode_arch(arch: dict[str, Any]) -> str:
+    """The compact string of an architecture's JSON form (grammar in the module docstring)."""
+    head, stem = arch["head"], arch["stem"]
+    parts = [f"r{arch['resolution']}"
+             + ("" if arch["in_channels"] == 3 else f"_i{arch['in_channels']}")]
+    parts.append(f"stem_k{stem['kernel_size']}_c{stem['out_channels']}_s{stem['stride']}"
+                 + ("_relu6" if stem["activation"] == "relu6" else ""))
+    parts.extend(_encode_block(block) for block in arch["blocks"])
+    parts.append(f"head_c{head['out_channels']}_n{head['num_classes']}"
+                 + ("_relu6" if head["activation"] == "relu6" else "")
+                 + (f"_d{_number(head['dropout'])}" if head["dropout"] else ""))
     return ":".join(parts)
 
 
@@ -129,37 +115,28 @@ def _take(part: str, values: dict, flags: set, required: str, optional: dict, al
     return {**optional, **values}
 
 
-def _decode_block(part: str) -> Block:
+def _decode_block(part: str) -> dict[str, Any]:
     code, values, flags = _parse_part(part)
     if code == "ir":
         v = _take(part, values, flags, "kecs", {"g": 1}, ("nopw",))
-        return FBNetBlock(
-            out_channels=v["c"], stride=v["s"], kernel_size=v["k"], expansion=v["e"],
-            groups=v["g"], first_pointwise="nopw" not in flags,
-        )
+        return {"type": "fbnet", "out_channels": v["c"], "stride": v["s"], "kernel_size": v["k"],
+                "expansion": v["e"], "groups": v["g"], "first_pointwise": "nopw" not in flags}
     if code == "skip":
         v = _take(part, values, flags, "cs", {})
-        return SkipBlock(out_channels=v["c"], stride=v["s"])
+        return {"type": "skip", "out_channels": v["c"], "stride": v["s"]}
     if code == "sep":
         v = _take(part, values, flags, "ecs", {})
-        return K3SepBlock(out_channels=v["c"], stride=v["s"], expansion=v["e"])
+        return {"type": "k3sep", "out_channels": v["c"], "stride": v["s"], "expansion": v["e"]}
     if code == "mb":
         v = _take(part, values, flags, "kecs", {})
-        return MBV2Block(out_channels=v["c"], stride=v["s"], kernel_size=v["k"], expansion=v["e"])
+        return {"type": "mbv2", "out_channels": v["c"], "stride": v["s"], "kernel_size": v["k"],
+                "expansion": v["e"]}
     raise SpecError(f"unknown block code {code!r} in part {part!r} (known: ir, skip, sep, mb)")
 
 
-def _decode_located(index: int, part: str) -> Block:
-    try:
-        return _decode_block(part)
-    except SpecError as error:
-        message = str(error)
-        raise SpecError(message if part in message
-                        else f"blocks[{index}] {part!r}: {message}") from None
-
-
-def decode_arch(text: str) -> ArchSpec:
-    """Parse the compact string form; raises :class:`SpecError` naming the bad part."""
+def decode_arch(text: str) -> dict[str, Any]:
+    """Parse the compact string form into the JSON form; a syntax error raises
+    :class:`SpecError` naming the bad part (values are checked by ``ArchSpec.from_dict``)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError(f"arch string is empty or not a string: {text!r}")
     parts = text.strip().split(":")
@@ -178,16 +155,12 @@ def decode_arch(text: str) -> ArchSpec:
     if code != "head":
         raise SpecError(f"last part must be the head 'head_c1504_n10', got {parts[-1]!r}")
     head = _take(parts[-1], values, head_flags, "cn", {"d": 0.0}, ("relu6",))
-    return ArchSpec(
-        resolution=resolution,
-        in_channels=inputs["i"],
-        stem=StemSpec(
-            out_channels=stem["c"], stride=stem["s"], kernel_size=stem["k"],
-            activation="relu6" if "relu6" in stem_flags else "relu",
-        ),
-        blocks=tuple(_decode_located(index, part) for index, part in enumerate(parts[2:-1])),
-        head=HeadSpec(
-            out_channels=head["c"], num_classes=head["n"],
-            activation="relu6" if "relu6" in head_flags else "relu", dropout=head["d"],
-        ),
-    )
+    return {
+        "resolution": resolution, "in_channels": inputs["i"],
+        "stem": {"out_channels": stem["c"], "stride": stem["s"], "kernel_size": stem["k"],
+                 "activation": "relu6" if "relu6" in stem_flags else "relu"},
+        "blocks": [_decode_block(part) for part in parts[2:-1]],
+        "head": {"out_channels": head["c"], "num_classes": head["n"],
+                 "activation": "relu6" if "relu6" in head_flags else "relu",
+                 "dropout": head["d"]},
+    }

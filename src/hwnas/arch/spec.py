@@ -30,13 +30,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Union
 
-from hwnas.errors import HwnasError
+from hwnas.arch.codec import decode_arch, encode_arch
+from hwnas.errors import SpecError
 
 ACTIVATIONS = ("relu", "relu6")
-
-
-class SpecError(HwnasError):
-    """An invalid architecture spec. The message names the field and the bad value."""
 
 
 def _check_int(where: str, name: str, value: Any, *, minimum: int = 1) -> None:
@@ -341,15 +338,13 @@ class ArchSpec:
 
     # ---- compact string -----------------------------------------------------------------
     def to_string(self) -> str:
-        from hwnas.arch.codec import encode_arch
-
-        return encode_arch(self)
+        """The compact string form (:mod:`hwnas.arch.codec`)."""
+        return encode_arch(self.to_dict())
 
     @classmethod
     def from_string(cls, text: str) -> ArchSpec:
-        from hwnas.arch.codec import decode_arch
-
-        return decode_arch(text)
+        """Parse the compact string form; raises :class:`SpecError` naming the bad part."""
+        return cls.from_dict(decode_arch(text))
 
     @property
     def num_classes(self) -> int:

@@ -2,66 +2,48 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True)
-
-QUICK = dict(subset_per_class=40, test_per_class=10, search_epochs=2, warmup_epochs=1,
-             train_epochs=1, quick_timing=True)
+from hwnas.cli import options
+from hwnas.cli.common import SearchBars, StageBars, TrainBars, console, load_cifar, progress_bars
 
 
-@contextmanager
-def _bars() -> Iterator[Any]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        yield bar
-
-
-def _hooks(bar: Progress) -> Any:
-    from hwnas.cli.dnas import DnasProgressBar
-    from hwnas.cli.lut import STAGE_TITLES
-    from hwnas.cli.train import RichTrainProgress
+def _hooks(bar: Any) -> Any:
     from hwnas.demo import DemoHooks
 
-    tasks: dict[str, Any] = {}
-
-    def lut_progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(STAGE_TITLES.get(stage, stage), total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+    stages = StageBars(bar)
 
     def step(message: str) -> None:
-        for task in list(tasks.values()):
-            bar.remove_task(task)
-        tasks.clear()
+        stages.clear()
         console.print(f"[bold]{message}[/bold]")
 
-    return DemoHooks(lut_progress=lut_progress, search_progress=DnasProgressBar(bar),
-                     train_progress=lambda name: RichTrainProgress(bar), step=step)
+    return DemoHooks(lut_progress=stages, search_progress=SearchBars(bar),
+                     train_progress=lambda name: TrainBars(bar), step=step)
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Run directory (continued if it exists).")]
+    out: Annotated[Path, typer.Option("--out", help="Output folder (continued if it exists).")]
         = Path("runs/demo"),
     quick: Annotated[bool, typer.Option(
-        help="Tiny sizes and timings: a smoke run of every step in about a minute.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir")] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+        help="The smoke-test preset (configs/demo-quick.yaml): every step in about a minute."
+    )] = False,
+    config_file: options.ConfigFile = None,
+    data_dir: options.DataDir = None,
+    seed: Annotated[Optional[int], typer.Option(
+        min=0, help="Seed of the search and the trainings (default: the preset's).")] = None,
 ) -> None:
     """Measure this CPU, search FBNet for it on CIFAR-10, measure and train the result, report."""
-    from hwnas.cli.train import _load_data
+    from hwnas import settings
     from hwnas.demo import DemoSettings, run_demo
 
-    settings = DemoSettings(out=out, data_dir=data_dir, seed=seed, **(QUICK if quick else {}))
-    console.print(f"hwnas demo -> {out} (about {'1' if quick else '5'} minutes on 2 cores)")
-    with _bars() as bar:
-        report = run_demo(settings, lambda: _load_data(None, data_dir), _hooks(bar))
+    path = config_file or settings.preset("demo-quick" if quick else "demo")
+    demo_settings = DemoSettings.load(path, seed)
+    console.print(f"hwnas demo ({path}) -> {out} (about {'1' if quick else '5'} minutes on "
+                  f"2 cores)")
+    with progress_bars() as bar:
+        report = run_demo(out, demo_settings, lambda: load_cifar(None, data_dir), _hooks(bar))
     console.print(f"report: {report}")
     typer.echo(report.read_text())

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hwnas.cli import options
+from hwnas.errors import HwnasError
 
 console = Console(stderr=True)
 
@@ -36,7 +37,7 @@ def diagnose_command(
     import numpy as np
     import torch
 
-    from hwnas.cli.train import _load_data
+    from hwnas.cli.common import load_cifar
     from hwnas.dnas.checkpoint import load_supernet_weights
     from hwnas.dnas.diagnostics import fixed_test_images, random_paths, signal_report
     from hwnas.dnas.supernet import SuperNet
@@ -46,8 +47,8 @@ def diagnose_command(
     space, fixed, weight_sharing = _run_space(run_dir)
     supernet = SuperNet(space, weight_sharing).to(memory_format=torch.channels_last)
     load_supernet_weights(run_dir / "checkpoint.pt", supernet)
-    supernet.fix_layers(fixed)
-    data = _load_data(cifar, data_dir)
+    supernet.fix_decisions(fixed)
+    data = load_cifar(cifar, data_dir)
     random = random_paths(space.num_layers, len(space.candidates), fixed, paths,
                           np.random.default_rng(seed))
     test, named_test = (fixed_test_images(data, images, seed),
@@ -66,30 +67,34 @@ def diagnose_command(
 def _run_space(run_dir: Path) -> tuple[Any, dict[int, int], str]:
     """The run's layer-wise space, fixed layers and weight sharing; raises HwnasError for
     anything else."""
-    from hwnas.dnas.config import space_to_dict, with_added_defaults
-    from hwnas.dnas.search import fixed_choices
-    from hwnas.errors import HwnasError
+    import dataclasses
+
+    from hwnas import settings
+    from hwnas.cost.flops import FlopsCost
+    from hwnas.dnas.config import DnasConfig
+    from hwnas.dnas.layerwise import LayerwiseProblem
     from hwnas.io import read_json
-    from hwnas.spaces import SPACE_NAMES, get_space
+    from hwnas.runs import normalised
+    from hwnas.spaces import get_space, space_names
 
     config_path, checkpoint = run_dir / "config.json", run_dir / "checkpoint.pt"
     if not config_path.exists() or not checkpoint.exists():
-        raise HwnasError(f"{run_dir} is not a DNAS run directory (needs config.json and "
+        raise HwnasError(f"{run_dir} is not a DNAS run folder (needs config.json and "
                          "checkpoint.pt)")
-    config = read_json(config_path, "DNAS run config")
-    name = config.get("space", {}).get("name") if isinstance(config, dict) else None
-    if name not in SPACE_NAMES:
+    saved = read_json(config_path, "DNAS run config")
+    stored_space = saved.get("space") if isinstance(saved, dict) else None
+    name = stored_space.get("name") if isinstance(stored_space, dict) else None
+    if name not in space_names("dnas") or not isinstance(saved.get("search"), dict):
         raise HwnasError(f"{run_dir} searched space {name!r}; diagnose reads FBNet runs of "
-                         f"{', '.join(SPACE_NAMES)}")
-    space = get_space(name)
-    if space_to_dict(space) != config["space"]:
+                         f"{', '.join(space_names('dnas'))}")
+    space = get_space(name, "dnas")
+    if normalised(dataclasses.asdict(space)) != stored_space:
         raise HwnasError(f"{run_dir}: its space {name!r} differs from hwnas's {name!r}")
     if space.head.num_classes != 10:
         raise HwnasError(f"diagnose evaluates on CIFAR-10; space {name!r} has "
                          f"{space.head.num_classes} classes")
-    search = with_added_defaults(config)["search"]
-    fixed = tuple(tuple(pair) for pair in search["fixed_layers"])
-    return space, fixed_choices(space, fixed), search["weight_sharing"]
+    config = settings.from_saved(DnasConfig, saved["search"])
+    return space, LayerwiseProblem(space, FlopsCost(), config).fixed, config.weight_sharing
 
 
 def _named_paths(run_dir: Path, space: Any, fixed: dict[int, int]) -> dict[str, tuple[int, ...]]:

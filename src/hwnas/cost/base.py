@@ -1,29 +1,36 @@
-"""The one cost interface: ``cost(arch) -> float``, plus the per-layer matrix DNAS needs.
+"""The one cost interface: ``cost(arch) -> float``, and the two views searches need of it.
 
-Every resource model (measured latency LUT, imported device table, energy predictor, FLOPs,
-parameters) is a :class:`CostModel`. The GA uses ``cost`` as a hard budget; DNAS uses the
-expectation of the same model under the architecture distribution,
+Every resource model (measured latency LUT, imported device table, NAS-Bench-201 device column,
+energy predictor, FLOPs, parameters) is a :class:`CostModel`. Searches see it through:
 
-    E_theta[LAT] = constant + sum_l sum_i P_theta(b_l = i) * matrix[l, i],
+* :meth:`CostModel.choice_cost` — a vectorised ``[N, D] -> [N]`` function of a space's choice
+  matrices (:class:`ChoiceCost`), which budgets hold as hard constraints (the GA, ChamNet,
+  random search, regularized evolution; :mod:`hwnas.cost.budget`);
+* :meth:`CostModel.layer_cost_matrix` — DNAS's per-layer matrix of a layer-wise space, whose
+  expectation under the architecture distribution is
 
-which is exact whenever the model is additive over layers (LUT sums, device tables, FLOPs,
-parameters of a layer-wise space whose layer inputs do not depend on earlier choices, as in
-FBNet). For a non-additive model (a GP predictor) the matrix is its first-order expansion around a
-reference architecture, which :meth:`CostModel.layer_cost_matrix` computes by default.
+      E_theta[LAT] = constant + sum_l sum_i P_theta(b_l = i) * matrix[l, i],
+
+  exact whenever the model is additive over layers (FBNet, Wu et al. 2019, Eq. 5).
+
+An *additive* model says so by returning a :class:`LayerPrice` from :meth:`CostModel.layer_price`:
+the network cost is ``scale * sum_layers price(layer) + offset`` over the builder's shape walk,
+and the space turns that into a fast vectorised sum (``SearchSpace.layer_sums``). Other models
+are priced network by network, or override :meth:`CostModel.choice_cost` when they index their
+own table by the choices (device tables). For a non-additive model the layer matrix is the
+first-order expansion around the all-first-candidate network.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from hwnas.arch.build import LayerShape
 from hwnas.arch.spec import ArchSpec
-
-if TYPE_CHECKING:
-    from hwnas.spaces.fbnet import LayerwiseSpace
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,37 @@ class LayerCostMatrix:
         return self.constant + (probabilities * matrix).sum()
 
 
+@dataclass(frozen=True)
+class LayerPrice:
+    """An additive cost: ``scale * sum over the walk's layers of price(layer) + offset``.
+
+    ``partial``: the price knows some layers of the space only (a DMasking LUT measured at each
+    stage's extreme widths); the space interpolates the others.
+    """
+
+    price: Callable[[LayerShape], float]
+    scale: float = 1.0
+    offset: float = 0.0
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class ChoiceCost:
+    """A cost of one space's choice matrices, ``[N, D] -> [N]`` (what a budget constrains)."""
+
+    function: Callable[[np.ndarray], np.ndarray]
+    name: str = "cost"
+    unit: str = ""
+
+    def __call__(self, choices: np.ndarray) -> np.ndarray:
+        matrix = np.atleast_2d(np.asarray(choices))
+        return np.asarray(self.function(matrix), dtype=float).reshape(len(matrix))
+
+    def choice_cost(self, space: Any) -> ChoiceCost:
+        """Already vectorised (for the space it was made for)."""
+        return self
+
+
 class CostModel(ABC):
     """A hardware or model-size cost of an architecture, e.g. latency in ms on one device."""
 
@@ -64,13 +102,30 @@ class CostModel(ABC):
         """Costs of many architectures; models override this when they can vectorise."""
         return np.array([self.cost(arch) for arch in archs], dtype=float)
 
-    def layer_cost_matrix(self, space: LayerwiseSpace) -> LayerCostMatrix:
-        """Per-layer, per-candidate costs over a layer-wise space.
+    def layer_price(self, space: Any) -> LayerPrice | None:
+        """The per-layer price of an additive model over ``space`` (raising when the model
+        cannot price that space), or None for a model that is not additive."""
+        return None
 
-        Default: marginal costs around the all-first-candidate architecture ``a0``,
-        ``matrix[l, i] = cost(a0 with layer l set to i) - cost(a0)``. Exact for additive models;
-        a first-order approximation otherwise. Models that know their layer costs override it.
-        """
+    def choice_cost(self, space: Any) -> ChoiceCost:
+        """The model over ``space``'s choice matrices (module docstring)."""
+        additive = self.layer_price(space)
+        if additive is not None:
+            sums = space.layer_sums(additive.price)
+            return ChoiceCost(lambda matrix: additive.scale * sums(matrix) + additive.offset,
+                              self.name, self.unit)
+        return ChoiceCost(lambda matrix: self.costs([space.to_arch(row) for row in matrix]),
+                          self.name, self.unit)
+
+    def layer_cost_matrix(self, space: Any) -> LayerCostMatrix:
+        """Per-layer, per-candidate costs over a layer-wise space: exact for an additive model;
+        otherwise marginal costs around the all-first-candidate architecture ``a0``,
+        ``matrix[l, i] = cost(a0 with layer l set to i) - cost(a0)`` (first order)."""
+        additive = self.layer_price(space)
+        if additive is not None:
+            constant, matrix = space.layer_matrix(additive.price)
+            return LayerCostMatrix(additive.scale * constant + additive.offset,
+                                   additive.scale * matrix)
         reference = [0] * space.num_layers
         base = self.cost(space.to_arch(reference))
         matrix = np.zeros((space.num_layers, space.num_candidates))

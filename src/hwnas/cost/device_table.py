@@ -1,4 +1,5 @@
-"""Real-device latency of FBNet-space networks from HW-NAS-Bench's per-layer tables.
+"""Real-device latency tables: HW-NAS-Bench's FBNet per-layer tables, and the NAS-Bench-201
+whole-network latencies of HW-NAS-Bench and HELP (:class:`NB201Latency`).
 
 HW-NAS-Bench (Li et al., ICLR 2021) prices an FBNet architecture on a device as a sum of
 lookup-table entries: stem + one entry per searchable layer + head conv + pool + FC. The shared
@@ -28,15 +29,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hwnas.arch.spec import ArchSpec, SpecError
-from hwnas.cost.base import CostModel, LayerCostMatrix
-from hwnas.data.tables import FBNetLayerTable, load_fbnet_lut
+from hwnas.cost.base import ChoiceCost, CostModel, LayerCostMatrix
+from hwnas.data.tables import FBNetLayerTable, load_fbnet_lut, nb201_latency, \
+    nb201_latency_columns
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
 from hwnas.spaces.fbnet import FBNET_CANDIDATES, LayerwiseSpace
+from hwnas.spaces.nb201 import NB201Space
 
 DEVICE_NAMES = ("raspi4", "pixel3", "eyeriss", "fpga")
 TABLE_SPACE = "fbnet-cifar100"
@@ -126,10 +130,11 @@ class DeviceTable(CostModel):
                 f"an architecture outside it ({arch.resolution} px): {error}"
             ) from None
 
-    def _check_space(self, space: LayerwiseSpace) -> None:
+    def _check_space(self, space: Any) -> None:
         reference = self.space
         same_network = (
-            space.resolution == reference.resolution
+            isinstance(space, LayerwiseSpace)
+            and space.resolution == reference.resolution
             and space.stem == reference.stem
             and space.stages == reference.stages
             and space.head.out_channels == reference.head.out_channels
@@ -137,7 +142,7 @@ class DeviceTable(CostModel):
             and space.e1_first_pointwise == reference.e1_first_pointwise
         )
         if not same_network:
-            raise self._mismatch(f"space {_space_description(space)}")
+            raise self._mismatch(f"space {space.name!r}")
         if not self._classes_ok(space.head.num_classes):
             raise self._mismatch(f"space {_space_description(space)} with different classes")
 
@@ -151,6 +156,11 @@ class DeviceTable(CostModel):
         if len(archs) == 0:
             return np.zeros(0)
         return self.costs_choices(np.asarray([self.choices_of(arch) for arch in archs]))
+
+    def choice_cost(self, space: Any) -> ChoiceCost:
+        """The table's sum over ``space``'s choice matrices (the table's own network only)."""
+        self._check_space(space)
+        return ChoiceCost(self.costs_choices, self.name, self.unit)
 
     def costs_choices(self, choices: np.ndarray) -> np.ndarray:
         """Vectorised cost of ``[N, 22]`` candidate indices (e.g. a whole GA population)."""
@@ -195,3 +205,32 @@ def load_device_table(
         name, table.bases[metric], table.deltas[metric],
         allow_num_classes_mismatch=allow_num_classes_mismatch, source=str(table.source),
     )
+
+
+class NB201Latency(CostModel):
+    """Whole-network latency (ms) of every NAS-Bench-201 cell on one device: a column of
+    ``nb201_latency.csv.gz`` (HW-NAS-Bench's raspi4 / pixel3 / eyeriss / fpga CIFAR-10 networks,
+    HELP's pixel2 / 1080ti / gold_6226; data README section 1a), looked up by cell."""
+
+    unit = "ms"
+
+    def __init__(self, column: str, data_dir: str | Path | None = None) -> None:
+        known = nb201_latency_columns(data_dir)
+        if column not in known:
+            raise HwnasError(f"unknown latency column {column!r} of nb201_latency.csv.gz "
+                             f"(known: {', '.join(known)})")
+        self.name, self.data_dir = column, data_dir
+        self.values = nb201_latency(column, data_dir)
+        self.space = NB201Space()
+
+    def cost(self, arch: ArchSpec) -> float:
+        return float(self.costs_choices(np.array([self.space.choices_of(arch)]))[0])
+
+    def costs_choices(self, choices: np.ndarray) -> np.ndarray:
+        return self.values[self.space.indices(choices, self.data_dir)]
+
+    def choice_cost(self, space: Any) -> ChoiceCost:
+        if space.name != self.space.name:
+            raise HwnasError(f"NB201 latency {self.name!r} prices space nb201, not "
+                             f"{space.name!r}")
+        return ChoiceCost(self.costs_choices, self.name, self.unit)

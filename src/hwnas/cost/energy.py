@@ -11,9 +11,10 @@ typical package power). Reading ``energy_uj`` needs root on kernels patched for 
 reason; virtual machines usually have no powercap zones at all.
 
 Predicting. ChamNet (Dai et al., CVPR 2019) predicts energy with the same kind of Gaussian-process
-model as accuracy, trained on measured architectures. :class:`PredictedCost` plugs any fitted
-sklearn-shaped predictor plus an architecture encoder into the cost interface, so a predicted
-energy (or latency, or accuracy) budget is used exactly like a measured LUT.
+model as accuracy, trained on measured architectures (:func:`fit_predicted_cost`).
+:class:`PredictedCost` plugs any fitted sklearn-shaped predictor over a space's encoding into
+the cost interface, so a predicted energy (or latency) budget is used exactly like a measured
+LUT.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from hwnas.arch.spec import ArchSpec
-from hwnas.cost.base import CostModel
+from hwnas.cost.base import ChoiceCost, CostModel
 from hwnas.errors import HwnasError
-from hwnas.spaces.fbnet import LayerwiseSpace
+from hwnas.spaces.space import SearchSpace
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _PACKAGE_ZONE = re.compile(r"^intel-rapl:\d+$")
@@ -141,51 +142,54 @@ class Predictor(Protocol):
 
 
 class PredictedCost(CostModel):
-    """A fitted predictor as a cost model: ``cost(arch) = predictor.predict([encoder(arch)])``.
+    """A fitted predictor over a space's encoding as a cost model:
+    ``cost(arch) = predictor.predict(space.encode([space.choices_of(arch)]))``. Not additive,
+    so the layer matrix is the base class's first-order expansion."""
 
-    ``encoder`` maps an :class:`ArchSpec` to the fixed-length vector the predictor was trained
-    on (for a layer-wise space, e.g. ``one_hot_choices(space.choices_of(arch), K)``). Not additive,
-    so :meth:`layer_cost_matrix` is the base class's first-order expansion.
-    """
+    def __init__(self, predictor: Predictor, space: SearchSpace, *,
+                 name: str = "predicted energy", unit: str = "mJ") -> None:
+        self.predictor, self.space, self.name, self.unit = predictor, space, name, unit
 
-    def __init__(
-        self,
-        predictor: Predictor,
-        encoder: Callable[[ArchSpec], np.ndarray],
-        *,
-        name: str = "predicted energy",
-        unit: str = "mJ",
-    ) -> None:
-        if not callable(getattr(predictor, "predict", None)):
-            raise HwnasError(f"predictor {predictor!r} has no predict(X) method")
-        if not callable(encoder):
-            raise HwnasError(f"encoder {encoder!r} is not callable")
-        self.predictor = predictor
-        self.encoder = encoder
-        self.name = name
-        self.unit = unit
-
-    def _encoded(self, archs: Sequence[ArchSpec]) -> np.ndarray:
-        return np.stack([np.asarray(self.encoder(arch), dtype=float).ravel() for arch in archs])
+    def costs_choices(self, choices: np.ndarray) -> np.ndarray:
+        """One batched ``predict`` call for a choice matrix."""
+        matrix = np.atleast_2d(np.asarray(choices))
+        if len(matrix) == 0:
+            return np.zeros(0)
+        return np.asarray(self.predictor.predict(self.space.encode(matrix)), dtype=float).ravel()
 
     def cost(self, arch: ArchSpec) -> float:
         return float(self.costs([arch])[0])
 
     def costs(self, archs: Sequence[ArchSpec]) -> np.ndarray:
-        """One batched ``predict`` call for all ``archs``."""
-        if len(archs) == 0:
-            return np.zeros(0)
-        prediction = np.asarray(self.predictor.predict(self._encoded(archs)), dtype=float)
-        return prediction.ravel()
+        return self.costs_choices(np.array([self.space.choices_of(arch) for arch in archs],
+                                           dtype=np.int64).reshape(len(archs), -1))
+
+    def choice_cost(self, space: Any) -> ChoiceCost:
+        if space.name != self.space.name:
+            raise HwnasError(f"{self.name} was fitted on space {self.space.name!r}, not "
+                             f"{space.name!r}")
+        return ChoiceCost(self.costs_choices, self.name, self.unit)
 
 
-def one_hot_encoder(space: LayerwiseSpace) -> Callable[[ArchSpec], np.ndarray]:
-    """``arch -> one-hot of space.choices_of(arch)`` (length layers x candidates), for
-    :class:`PredictedCost` over a layer-wise space; archs outside the space raise."""
+def fit_predicted_cost(path: str | Path, space: SearchSpace,
+                       name: str = "predicted energy") -> PredictedCost:
+    """ChamNet's energy predictor: a GP (log target) on ``space.encode`` of measured
+    architectures, read from ``{"unit": "mJ", "measurements": [{"arch": <the space's format of
+    an architecture>, "energy": <value>}, ...]}`` (at least 3)."""
+    from hwnas.io import read_json
+    from hwnas.predictors.gp import GaussianProcessPredictor
 
-    from hwnas.predictors.gp import one_hot_choices  # late: keeps sklearn out of plain imports
-
-    def encode(arch: ArchSpec) -> np.ndarray:
-        return one_hot_choices(np.asarray(space.choices_of(arch)), space.num_candidates)
-
-    return encode
+    document = read_json(Path(path), "energy measurements")
+    rows = document.get("measurements") if isinstance(document, dict) else None
+    if not isinstance(rows, list) or len(rows) < 3:
+        raise HwnasError(f"{path}: needs 'measurements', a list of at least 3 "
+                         f"{{arch, energy}} objects")
+    choices, values = [], []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or "arch" not in row or "energy" not in row:
+            raise HwnasError(f"{path}: measurements[{index}] needs 'arch' and 'energy'")
+        choices.append(space.parse(row["arch"]))
+        values.append(row["energy"])
+    predictor = GaussianProcessPredictor(target_transform="log").fit(
+        space.encode(np.array(choices, dtype=np.int64)), np.asarray(values, dtype=float))
+    return PredictedCost(predictor, space, name=name, unit=str(document.get("unit", "")))

@@ -40,10 +40,9 @@ from torch import nn
 
 from hwnas.arch.build import LayerShape, build_layer, build_model
 from hwnas.arch.spec import ArchSpec
+from hwnas.cost.lut_config import ENGINE_NAMES, LAYOUTS, TimingSettings, check_count
 from hwnas.errors import HwnasError
 
-ENGINE_NAMES = ("ort", "torch")
-LAYOUTS = ("contiguous", "channels_last")
 #: metadata fields that must agree before a table is extended, validated or compared
 IDENTITY_FIELDS = ("name", "version", "threads", "layout", "batch_size", "dtype", "cpu")
 
@@ -102,32 +101,10 @@ def combine_rounds(rounds: Sequence[TimingStats]) -> TimingStats:
     )
 
 
-def _check_count(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise HwnasError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class TimingSettings:
-    """How many calls to warm up and time, and in how many interleaved rounds."""
-
-    warmup: int = 10
-    repeats: int = 50
-    rounds: int = 3
-
-    def __post_init__(self) -> None:
-        _check_count("warmup", self.warmup, 0)
-        _check_count("repeats", self.repeats, 1)
-        _check_count("rounds", self.rounds, 1)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"warmup": self.warmup, "repeats": self.repeats, "rounds": self.rounds}
-
-
 def time_calls(run: Callable[[], Any], *, warmup: int, repeats: int) -> TimingStats:
     """Time ``run()``: ``warmup`` untimed calls, then ``repeats`` calls timed one by one."""
-    _check_count("warmup", warmup, 0)
-    _check_count("repeats", repeats, 1)
+    check_count("warmup", warmup, 0)
+    check_count("repeats", repeats, 1)
     for _ in range(warmup):
         run()
     samples = np.empty(repeats, dtype=np.int64)
@@ -180,8 +157,8 @@ class Engine(ABC):
 
     def __init__(self, *, threads: int = 1, layout: str = "contiguous",
                  batch_size: int = 1) -> None:
-        _check_count("threads", threads, 1)
-        _check_count("batch_size", batch_size, 1)
+        check_count("threads", threads, 1)
+        check_count("batch_size", batch_size, 1)
         if layout not in LAYOUTS:
             raise HwnasError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.threads = threads

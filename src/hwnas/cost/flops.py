@@ -17,8 +17,7 @@ The per-block formulas below mirror ``arch/blocks.py`` module for module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from hwnas.arch.build import LayerShape, walk
 from hwnas.arch.spec import (
@@ -32,8 +31,7 @@ from hwnas.arch.spec import (
     StemSpec,
     hidden_channels,
 )
-from hwnas.cost.base import CostModel, LayerCostMatrix
-from hwnas.spaces.fbnet import LayerwiseSpace
+from hwnas.cost.base import CostModel, LayerPrice
 
 
 @dataclass(frozen=True)
@@ -138,36 +136,8 @@ def count(arch: ArchSpec) -> ArchCounts:
     )
 
 
-def space_layer_counts(space: LayerwiseSpace) -> tuple[Counts, list[list[Counts]]]:
-    """Counts of the fixed layers (stem + head) and of candidate ``i`` at searchable layer ``l``.
-
-    In a layer-wise space the input shape of layer ``l`` does not depend on the choices (stage
-    widths and strides are fixed), so the walk of one architecture gives every layer's shapes and
-    candidate ``i``'s block at layer ``l`` is block ``l`` of ``space.to_arch([i] * L)``.
-    """
-    layers = walk(space.to_arch([0] * space.num_layers))
-    fixed = layer_counts(layers[0]) + layer_counts(layers[-1])
-    searchable = layers[1:-1]
-    table: list[list[Counts]] = [[] for _ in searchable]
-    for candidate in range(space.num_candidates):
-        arch = space.to_arch([candidate] * space.num_layers)
-        for index, (layer, block) in enumerate(zip(searchable, arch.blocks, strict=True)):
-            if block.out_channels != layer.out_channels or block.stride != layer.spec.stride:
-                raise SpecError(
-                    f"space {space.name!r}: layer {index} changes shape with candidate "
-                    f"{candidate}, so its costs are not per-layer"
-                )
-            shaped = LayerShape(
-                layer.name, block, layer.in_channels, layer.in_size, layer.out_channels,
-                layer.out_size,
-            )
-            table[index].append(layer_counts(shaped))
-    return fixed, table
-
-
 class FlopsCost(CostModel):
-    """Multiply-adds in millions ("MFLOPs" in the FBNet/ChamNet papers' sense). Additive over
-    layers, so :meth:`layer_cost_matrix` is exact."""
+    """Multiply-adds in millions ("MFLOPs" in the FBNet/ChamNet papers' sense); additive."""
 
     name = "mflops"
     unit = "MFLOPs"
@@ -175,15 +145,12 @@ class FlopsCost(CostModel):
     def cost(self, arch: ArchSpec) -> float:
         return count(arch).macs / 1e6
 
-    def layer_cost_matrix(self, space: LayerwiseSpace) -> LayerCostMatrix:
-        fixed, table = space_layer_counts(space)
-        matrix = np.array([[counts.macs for counts in row] for row in table], dtype=float)
-        return LayerCostMatrix(constant=fixed.macs / 1e6, matrix=matrix / 1e6)
+    def layer_price(self, space: Any) -> LayerPrice:
+        return LayerPrice(lambda layer: layer_counts(layer).macs / 1e6)
 
 
 class ParamsCost(CostModel):
-    """Learnable parameters in millions (BN affine and classifier bias included). Additive over
-    layers, so :meth:`layer_cost_matrix` is exact."""
+    """Learnable parameters in millions (BN affine and classifier bias included); additive."""
 
     name = "mparams"
     unit = "M"
@@ -191,7 +158,5 @@ class ParamsCost(CostModel):
     def cost(self, arch: ArchSpec) -> float:
         return count(arch).params / 1e6
 
-    def layer_cost_matrix(self, space: LayerwiseSpace) -> LayerCostMatrix:
-        fixed, table = space_layer_counts(space)
-        matrix = np.array([[counts.params for counts in row] for row in table], dtype=float)
-        return LayerCostMatrix(constant=fixed.params / 1e6, matrix=matrix / 1e6)
+    def layer_price(self, space: Any) -> LayerPrice:
+        return LayerPrice(lambda layer: layer_counts(layer).params / 1e6)

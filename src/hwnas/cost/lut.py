@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from hwnas.arch.spec import ArchSpec
-from hwnas.cost.base import CostModel, LayerCostMatrix
+from hwnas.cost.base import CostModel, LayerPrice
 from hwnas.cost.calibration import Calibration
 from hwnas.cost.engines import IDENTITY_FIELDS, TimingSettings, TimingStats, combine_rounds
-from hwnas.cost.opkey import OpKey, op_keys, space_keys
+from hwnas.cost.opkey import OpKey, key_of_layer, op_keys, space_keys
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, read_json
 
@@ -110,10 +109,13 @@ class LatencyTable(CostModel):
                 f"{self.engine.get('layout')})")
 
     def check_space(self, space: Any) -> None:
-        """Refuse a space other than the one the table was built for, naming both."""
-        if space.name != self.space_name or space.resolution != self.resolution:
+        """Refuse a space other than the one the table was built for, naming both (a table of
+        a space's ``-sparse`` variant prices the space, its missing widths interpolated)."""
+        names = (space.name, space.name.removesuffix("-sparse") + "-sparse")
+        if self.space_name not in names or space.resolution != self.resolution:
             raise LutError(f"{self.describe()} cannot price space {space.name} at "
-                           f"{space.resolution} px: build a LUT for that space")
+                           f"{space.resolution} px: build a LUT for that space (hwnas lut build "
+                           f"--space {space.name})")
 
     # ---- prediction -----------------------------------------------------------------------
     def latency(self, key: OpKey, layer_name: str = "layer") -> float:
@@ -152,24 +154,11 @@ class LatencyTable(CostModel):
 
     predict = cost
 
-    def raw_layer_matrix(self, space: Any) -> tuple[float, np.ndarray]:
-        """Uncalibrated ``(stem + head, matrix[layer, candidate])`` LUT latencies of ``space``,
-        read from the architectures ``(i, ..., i)`` (layer inputs do not depend on choices)."""
+    def layer_price(self, space: Any) -> LayerPrice:
+        """``scale * LUT[key of the layer] + offset`` (the table's space only)."""
         self.check_space(space)
-        matrix = np.zeros((space.num_layers, space.num_candidates))
-        constant = 0.0
-        for candidate in range(space.num_candidates):
-            latencies = self.layer_latencies(space.to_arch([candidate] * space.num_layers))
-            matrix[:, candidate] = latencies[1:-1]
-            constant = latencies[0] + latencies[-1]
-        return constant, matrix
-
-    def layer_cost_matrix(self, space: Any) -> LayerCostMatrix:
-        """Exact: ``matrix[l, i] = scale * LUT[layer l, candidate i]``; the constant is
-        ``scale * (stem + head) + offset``, so ``total(c) == cost(space.to_arch(c))``."""
-        constant, matrix = self.raw_layer_matrix(space)
-        return LayerCostMatrix(constant=self.scale * constant + self.offset_ms,
-                               matrix=self.scale * matrix)
+        return LayerPrice(lambda layer: self.latency(key_of_layer(layer), layer.name),
+                          self.scale, self.offset_ms, self.space_name.endswith("-sparse"))
 
     # ---- completeness ---------------------------------------------------------------------
     def measured_rounds(self, key: OpKey) -> int:
@@ -247,18 +236,9 @@ class LatencyTable(CostModel):
 
 def _space_of(arch: ArchSpec) -> str:
     """Which known space ``arch`` belongs to, for error messages."""
-    from hwnas.spaces import SPACE_NAMES, get_space
+    from hwnas.spaces import get_space, space_names
 
-    for name in SPACE_NAMES:
+    for name in space_names("lut"):
         if get_space(name).contains(arch):
             return f"the architecture is in space {name}: build a LUT for that space"
     return "the architecture is in none of the known spaces"
-
-
-def space_metadata(space: Any) -> dict[str, Any]:
-    """What a table stores about its space: name, resolution, classes, layers, candidates."""
-    if hasattr(space, "lut_metadata"):  # spaces that are not layer-wise (ChamNet)
-        return space.lut_metadata()
-    return {"name": space.name, "resolution": space.resolution,
-            "num_classes": space.head.num_classes, "num_layers": space.num_layers,
-            "candidates": list(space.candidates)}

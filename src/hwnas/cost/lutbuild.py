@@ -25,16 +25,17 @@ import numpy as np
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.calibration import fit_calibration
 from hwnas.cost.engines import (
-    Engine, TimingSettings, TimingStats, check_same_engine, time_calls, time_interleaved,
+    Engine, TimingSettings, TimingStats, check_same_engine, make_engine, time_calls,
+    time_interleaved,
 )
-from hwnas.cost.lut import LatencyTable, LutEntry, LutError, space_metadata
+from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.lut import LatencyTable, LutEntry, LutError
 from hwnas.cost.opkey import OpKey, space_keys
 from hwnas.spaces import get_space
 
 LOGGER = logging.getLogger(__name__)
 
-#: default timing of one operator key per round, and of whole networks per round
-LAYER_TIMING = TimingSettings(warmup=10, repeats=50, rounds=3)
+#: the default timing of whole networks per round (:class:`LutBuildConfig`'s)
 NETWORK_TIMING = TimingSettings(warmup=5, repeats=40, rounds=3)
 
 #: ``on_progress(stage, done, total)``; stages: "keys", "export", "timing"
@@ -48,7 +49,7 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 def open_table(path: Path, space: Any, engine: Engine, timing: TimingSettings) -> LatencyTable:
     """The table at ``path`` to resume (checked against this build), or a new empty one."""
     if not path.exists():
-        return LatencyTable(space=space_metadata(space), engine=engine.metadata(), timing=timing,
+        return LatencyTable(space=space.lut_metadata(), engine=engine.metadata(), timing=timing,
                             source=str(path))
     table = LatencyTable.load(path)
     if table.space_name != space.name or table.resolution != space.resolution:
@@ -86,39 +87,15 @@ def measure_keys(table: LatencyTable, keys: Sequence[OpKey], engine: Engine, pat
 
 
 def calibration_archs(table: LatencyTable, space: Any, count: int, rng: np.random.Generator,
-                      *, tilts: Sequence[float] = (0.0,), pool_per_tilt: int = 300
-                      ) -> list[ArchSpec]:
-    """``count`` networks at evenly spaced ranks of the LUT sum over a random pool.
-
-    The pool is sampled with per-layer candidate probabilities ``p ~ exp(tilt * z)`` (z = the
-    candidate's standardised latency at that layer). The default, tilt 0 only, is the uniform
-    distribution the validation networks come from: picking evenly spaced ranks from it spreads
-    the calibration networks over that distribution's whole range (a well-determined scale)
-    without extrapolating to extremes where the whole-network gap is not linear (on this machine
-    the heaviest networks outgrow the caches a lone block enjoys). Negative/positive tilts add
-    cheaper/heavier networks, for a calibration aimed at the corners a search visits.
-    """
-    if not hasattr(space, "layer_shapes"):  # not layer-wise (ChamNet): uniform pool, LUT sums
-        pool_archs = list(dict.fromkeys(space.sample(rng) for _ in range(pool_per_tilt)))
-        order = np.argsort([table.raw_sum(arch) for arch in pool_archs])
-        picks = np.unique(np.linspace(0, len(pool_archs) - 1, min(count, len(pool_archs)))
-                          .round().astype(int))
-        return [pool_archs[order[index]] for index in picks]
-    _, matrix = table.raw_layer_matrix(space)
-    spread = matrix.std(axis=1, keepdims=True)
-    z = (matrix - matrix.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-    pool: list[tuple[int, ...]] = []
-    for tilt in tilts:
-        weights = np.exp(tilt * z)
-        probabilities = weights / weights.sum(axis=1, keepdims=True)
-        for _ in range(pool_per_tilt):
-            pool.append(tuple(int(rng.choice(space.num_candidates, p=row))
-                              for row in probabilities))
-    pool = list(dict.fromkeys(pool))
-    sums = [matrix[np.arange(space.num_layers), list(choices)].sum() for choices in pool]
-    order = np.argsort(sums)
+                      *, pool_size: int = 300) -> list[ArchSpec]:
+    """``count`` networks at evenly spaced ranks of the LUT sum over ``pool_size`` uniformly
+    random ones: spread over the whole range of the distribution the validation networks come
+    from (a well-determined scale), without extrapolating to extremes where the whole-network
+    gap is not linear (the heaviest networks outgrow the caches a lone block enjoys)."""
+    pool = np.unique(space.decisions.sample(pool_size, rng), axis=0)
+    sums = space.layer_sums(table.layer_price(space).price)(pool)
     picks = np.unique(np.linspace(0, len(pool) - 1, min(count, len(pool))).round().astype(int))
-    return [space.to_arch(pool[order[index]]) for index in picks]
+    return [space.to_arch(pool[index]) for index in np.argsort(sums, kind="stable")[picks]]
 
 
 def measure_networks(archs: Sequence[ArchSpec], engine: Engine, timing: TimingSettings, *,
@@ -158,22 +135,24 @@ def calibrate(table: LatencyTable, space: Any, engine: Engine, *, count: int, se
     table.calibration = fit_calibration(sums, measured, [a.to_string() for a in archs], settings)
 
 
-def build_lut(space_name: str, engine: Engine, path: str | Path, *,
-              timing: TimingSettings = LAYER_TIMING, calibration_networks: int = 12,
-              calibration_seed: int = 1, network_timing: TimingSettings = NETWORK_TIMING,
-              recalibrate: bool = False, on_progress: Progress = _no_progress,
-              throttle_s: float = 0.0) -> LatencyTable:
-    """Build (or resume) the LUT of ``space_name`` on ``engine`` at ``path``; see module doc."""
+def engine_of(config: LutBuildConfig) -> Engine:
+    """The engine a table of ``config`` is measured with."""
+    return make_engine(config.engine, threads=config.threads, layout=config.layout)
+
+
+def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = False,
+              on_progress: Progress = _no_progress, throttle_s: float = 0.0) -> LatencyTable:
+    """Build (or resume) the LUT ``config`` describes at ``path``; see the module docstring."""
     path = Path(path)
-    space = get_space(space_name)
+    space, engine, timing = get_space(config.space, "lut"), engine_of(config), config.timing
     table = open_table(path, space, engine, timing)
     keys = space_keys(space)
     already = sum(min(table.measured_rounds(key), timing.rounds) for key in keys)
     LOGGER.info("%s: %d keys x %d rounds, %d measurements already stored", path, len(keys),
                 timing.rounds, already)
     measure_keys(table, keys, engine, path, on_progress=on_progress, throttle_s=throttle_s)
-    if calibration_networks > 0 and (table.calibration is None or recalibrate):
-        calibrate(table, space, engine, count=calibration_networks, seed=calibration_seed,
-                  timing=network_timing, on_progress=on_progress)
+    if config.calibration > 0 and (table.calibration is None or recalibrate):
+        calibrate(table, space, engine, count=config.calibration, seed=config.calibration_seed,
+                  timing=config.network_timing, on_progress=on_progress)
         table.save(path)
     return table

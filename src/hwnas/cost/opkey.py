@@ -146,21 +146,5 @@ def op_keys(arch: ArchSpec, dtype: str = "float32") -> list[OpKey]:
 
 
 def space_keys(space: Any, dtype: str = "float32") -> list[OpKey]:
-    """The unique keys of a layer-wise space (first-seen order).
-
-    In a layer-wise space such as FBNet the input of layer ``l`` has the same shape whatever was
-    chosen before it (every candidate of a layer has the layer's width and stride), so the keys of
-    layer ``l`` under candidate ``i`` come from any architecture with ``i`` at ``l``; the
-    architectures ``(i, i, ..., i)`` therefore cover every (layer, candidate) pair.
-    A space whose layer inputs depend on earlier choices (ChamNet) lists its distinct layers
-    itself through ``unique_layer_shapes()``.
-    """
-    if hasattr(space, "unique_layer_shapes"):
-        return list(dict.fromkeys(key_of_layer(layer, dtype)
-                                  for layer in space.unique_layer_shapes()))
-    unique: dict[OpKey, None] = {}
-    for candidate in range(space.num_candidates):
-        arch = space.to_arch([candidate] * space.num_layers)
-        for key in op_keys(arch, dtype):
-            unique.setdefault(key, None)
-    return list(unique)
+    """The unique keys of a space's layers (first-seen order of ``unique_layer_shapes``)."""
+    return list(dict.fromkeys(key_of_layer(layer, dtype) for layer in space.unique_layer_shapes()))

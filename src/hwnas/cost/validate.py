@@ -21,12 +21,14 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
+from hwnas import settings
 from hwnas.arch.spec import ArchSpec
-from hwnas.cost.engines import TimingSettings, check_same_engine, engine_from_metadata
+from hwnas.cost.engines import check_same_engine, engine_from_metadata
+from hwnas.cost.lut_config import LutValidateConfig
 from hwnas.cost.lut import LatencyTable, LutError
-from hwnas.cost.lutbuild import NETWORK_TIMING, Progress, _no_progress, measure_networks
+from hwnas.cost.lutbuild import Progress, _no_progress, measure_networks
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_json
+from hwnas.runs import RunFolder, first_difference, open_run
 from hwnas.spaces import get_space
 
 
@@ -84,15 +86,14 @@ def scatter_plot(predicted: Sequence[float], measured: Sequence[float], path: st
 
 def validation_archs(table: LatencyTable, space: Any, count: int, seed: int) -> list[ArchSpec]:
     """``count`` distinct uniformly random architectures, none of them a calibration network."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-        raise HwnasError(f"--n must be an integer >= 2, got {count!r}")
     excluded = {point["arch"] for point in table.calibration.points} if table.calibration else set()
     rng = np.random.default_rng(seed)
     archs: dict[str, ArchSpec] = {}
-    while len(archs) < count:  # a collision in a 9^22 space is rare; the loop ends quickly
-        arch = space.sample(rng)
-        if arch.to_string() not in excluded:
-            archs.setdefault(arch.to_string(), arch)
+    while len(archs) < count:  # collisions are rare in a large space; the loop ends quickly
+        for row in space.decisions.sample(count - len(archs), rng):
+            arch = space.to_arch(row)
+            if arch.to_string() not in excluded:
+                archs.setdefault(arch.to_string(), arch)
     return list(archs.values())
 
 
@@ -106,45 +107,82 @@ def _alternatives(table: LatencyTable, sums: np.ndarray, measured: np.ndarray) -
     return result
 
 
-def validate_lut(table: LatencyTable, *, n: int = 100, seed: int = 0,
-                 out_dir: str | Path | None = None, timing: TimingSettings = NETWORK_TIMING,
-                 label: str | None = None, on_progress: Progress = _no_progress) -> dict[str, Any]:
-    """Measure ``n`` random networks of the table's space end to end and compare (module doc).
-
-    Writes ``<out_dir>/<label>-validation.json`` and ``<label>-scatter.png`` when ``out_dir``
-    is given. Refuses when this machine's engine differs from the table's (CPU, version, ...).
-    """
+def validate_lut(table: LatencyTable, config: LutValidateConfig | None = None, *,
+                 out_dir: str | Path | None = None, resume: bool = False,
+                 label: str | None = None, on_progress: Progress = _no_progress
+                 ) -> dict[str, Any]:
+    """Measure ``config.n`` random networks of the table's space end to end and compare (module
+    doc). With ``out_dir``, a run folder (:mod:`hwnas.runs`): ``history.jsonl`` holds every
+    measured network (appended chunk by chunk: ``resume`` measures only the rest),
+    ``result.json`` the comparison and ``scatter.png`` the plot. Refuses when this machine's
+    engine differs from the table's (CPU, version, ...)."""
+    config = config or LutValidateConfig()
     started = time.perf_counter()
-    space = get_space(table.space_name)
+    space = get_space(table.space_name, "lut")
     table.check_space(space)
     if not table.is_complete(space):
         raise LutError(f"{table.describe()} is incomplete: run `hwnas lut build` again to finish")
     engine = engine_from_metadata(table.engine)
     check_same_engine(table.engine, engine.metadata(), f"cannot validate {table.describe()}")
-    archs = validation_archs(table, space, n, seed)
+    archs = validation_archs(table, space, config.n, config.seed)
+    folder = None if out_dir is None else open_run(
+        out_dir, command="lut_validate", resume=resume, compare=_same_validation,
+        config={"lut": table.source, "space": table.space, "engine": table.engine,
+                "validate": settings.to_dict(config)})
+    try:
+        measured = _measure(archs, engine, config, folder, on_progress)
+        result = _comparison(table, archs, measured, config, label or engine.label)
+        result["validate_s"] = time.perf_counter() - started
+        if folder is not None:
+            title = (f"{result['label']}: MAPE {result['mape']:.1f} %, "
+                     f"{result['within_10pct']:.0f} % within 10 %, tau "
+                     + ("n/a" if result["kendall"] is None else f"{result['kendall']:.2f}"))
+            predicted = [row["predicted_ms"] for row in result["networks"]]
+            result["plot"] = str(scatter_plot(predicted, [row["median_ms"] for row in measured],
+                                              folder.path("scatter.png"), title))
+            folder.write_result(result)
+        return result
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+def _same_validation(saved: dict[str, Any], current: dict[str, Any]) -> str | None:
+    return first_difference({**saved, "validate": None}, {**current, "validate": None}) or \
+        settings.resume_difference(LutValidateConfig, saved.get("validate"), current["validate"],
+                                   "validate")
+
+
+def _measure(archs: Sequence[ArchSpec], engine: Any, config: LutValidateConfig,
+             folder: RunFolder | None, on_progress: Progress) -> list[dict[str, Any]]:
+    """Per network ``{"arch", median/p10/p90, count}``: from the folder's history, the rest
+    measured in chunks (interleaved rounds within a chunk), each chunk appended on the spot."""
+    done = {row["arch"]: row for row in (folder.read_history() if folder else [])}
+    pending = [arch for arch in archs if arch.to_string() not in done]
+    for start in range(0, len(pending), config.chunk_size):
+        chunk = pending[start:start + config.chunk_size]
+        stats = measure_networks(chunk, engine, config.timing, chunk_size=config.chunk_size,
+                                 on_progress=on_progress)
+        rows = [{"arch": arch.to_string(), **timing.to_dict()}
+                for arch, timing in zip(chunk, stats)]
+        done.update((row["arch"], row) for row in rows)
+        if folder is not None:
+            folder.append_history(rows)
+    return [done[arch.to_string()] for arch in archs]
+
+
+def _comparison(table: LatencyTable, archs: Sequence[ArchSpec], measured: list[dict[str, Any]],
+                config: LutValidateConfig, label: str) -> dict[str, Any]:
     sums = np.array([table.raw_sum(arch) for arch in archs])
     predicted = table.scale * sums + table.offset_ms
-    timings = measure_networks(archs, engine, timing, on_progress=on_progress)
-    measured = np.array([stats.median_ms for stats in timings])
-    label = label or engine.label
-    result = {
-        **fidelity_metrics(predicted, measured),
+    times = np.array([row["median_ms"] for row in measured])
+    return {
+        **fidelity_metrics(predicted, times),
         "label": label, "lut": table.source, "space": table.space, "engine": table.engine,
-        "seed": seed, "timing": timing.to_dict(),
+        "seed": config.seed, "timing": config.timing.to_dict(),
         "prediction": {"method": table.calibration.method if table.calibration else "raw_sum",
                        "scale": table.scale, "offset_ms": table.offset_ms},
-        "alternatives": _alternatives(table, sums, measured),
-        "networks": [{"arch": arch.to_string(), "lut_sum_ms": float(s), "predicted_ms": float(p),
-                      **stats.to_dict()} for arch, s, p, stats in zip(archs, sums, predicted,
-                                                                       timings)],
-        "validate_s": time.perf_counter() - started,
+        "alternatives": _alternatives(table, sums, times),
+        "networks": [{**row, "lut_sum_ms": float(s), "predicted_ms": float(p)}
+                     for row, s, p in zip(measured, sums, predicted)],
     }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        tau = "n/a" if result["kendall"] is None else f"{result['kendall']:.2f}"
-        title = (f"{label}: MAPE {result['mape']:.1f} %, {result['within_10pct']:.0f} % within "
-                 f"10 %, tau {tau}")
-        result["plot"] = str(scatter_plot(predicted, measured, out_dir / f"{label}-scatter.png",
-                                          title))
-        atomic_write_json(out_dir / f"{label}-validation.json", result)
-    return result

@@ -18,11 +18,14 @@ resumed run sees exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from hwnas.data.cifar import CifarArrays
 from hwnas.errors import HwnasError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -90,6 +93,11 @@ class BatchIterator:
                 f"(drop_last={self.drop_last})"
             )
 
+    def __call__(self, epoch: int) -> BatchIterator:
+        """The batches of ``epoch`` (the form a search loop takes: epoch -> batches)."""
+        self.set_epoch(epoch)
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffle order and augmentation of ``epoch`` (train mode only matters)."""
         self.epoch = epoch
@@ -140,3 +148,35 @@ class BatchIterator:
 
     def _labels(self, indices: torch.Tensor) -> torch.Tensor:
         return self.labels[indices].to(self.device)
+
+
+def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize a float N x C x H x W batch to ``resolution`` px (bilinear, antialiased); the one
+    resize used both by the supernet and for training a derived network."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear",
+                         align_corners=False, antialias=True)
+
+
+def resize_image_arrays(images: np.ndarray, resolution: int, chunk: int = 2048) -> np.ndarray:
+    """NHWC uint8 images resized like :func:`resize_images` (rounded back to uint8): the data a
+    network derived at a smaller resolution is trained and tested on."""
+    if images.shape[1] == resolution and images.shape[2] == resolution:
+        return images
+    parts = []
+    for start in range(0, len(images), chunk):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
+        resized = resize_images(batch.permute(0, 3, 1, 2).float(), resolution)
+        parts.append(resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(parts) if parts else images[:, :resolution, :resolution]
+
+
+def cifar_at_resolution(data: CifarArrays, resolution: int) -> CifarArrays:
+    """Both splits of ``data`` resized to ``resolution`` px (unchanged at their own size): what a
+    derived network that chose a smaller input resolution trains and tests on."""
+    if data.train_x.shape[1] == resolution:
+        return data
+    return replace(data, train_x=resize_image_arrays(data.train_x, resolution),
+                   test_x=resize_image_arrays(data.test_x, resolution),
+                   source=f"{data.source} resized to {resolution} px")

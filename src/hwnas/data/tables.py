@@ -32,7 +32,6 @@ import numpy as np
 from hwnas.data.paths import data_file
 from hwnas.errors import HwnasError
 from hwnas.io import read_json
-from hwnas.spaces.nb201 import parse_arch_str
 
 NB201_LATENCY_FILE = "nb201_latency.csv.gz"
 NB201_ACCURACY_FILE = "nb201_accuracy.csv.gz"
@@ -171,17 +170,14 @@ def _check_row_ids(path: Path, header: list[str], rows: list[list[str]], name: s
 
 # ---- NAS-Bench-201 ----------------------------------------------------------------------------
 @functools.lru_cache(maxsize=8)
-def _load_nb201(path: Path) -> MetricTable:
+def load_nb201_table(path: Path) -> MetricTable:
+    """An NB201 table file (latency or accuracy layout) by path; the cells' strings are parsed
+    by :mod:`hwnas.spaces.nb201`."""
     header, rows = _read_csv_gz(path)
     metrics = _check_layout(path, header, rows, ("arch_index", "arch_str"), NB201_ROWS)
     _check_row_ids(path, header, rows, "arch_index")
     position = header.index("arch_str")
     keys = tuple(row[position] for row in rows)
-    for row_number, key in enumerate(keys):
-        try:
-            parse_arch_str(key)
-        except HwnasError as error:
-            raise HwnasError(f"{path.name}: row {row_number}: {error}") from None
     if len(set(keys)) != NB201_ROWS:
         raise HwnasError(f"{path.name}: arch_str values are not all distinct")
     return MetricTable(path, keys, _float_columns(path, header, rows, metrics))
@@ -190,12 +186,12 @@ def _load_nb201(path: Path) -> MetricTable:
 def load_nb201_latency(data_dir: str | Path | None = None) -> MetricTable:
     """``nb201_latency.csv.gz``: row = NB201 index; columns like ``hwnb_cifar10_raspi4_latency_ms``
     (ms)."""
-    return _load_nb201(data_file(NB201_LATENCY_FILE, data_dir).resolve())
+    return load_nb201_table(data_file(NB201_LATENCY_FILE, data_dir).resolve())
 
 
 def load_nb201_accuracy(data_dir: str | Path | None = None) -> MetricTable:
     """``nb201_accuracy.csv.gz``: rows = NB201 index, columns like ``cifar10_test_200ep`` (%)."""
-    return _load_nb201(data_file(NB201_ACCURACY_FILE, data_dir).resolve())
+    return load_nb201_table(data_file(NB201_ACCURACY_FILE, data_dir).resolve())
 
 
 def nb201_latency_columns(data_dir: str | Path | None = None) -> tuple[str, ...]:
@@ -209,11 +205,8 @@ def nb201_accuracy_columns(data_dir: str | Path | None = None) -> tuple[str, ...
 
 
 def nb201_latency(device_column: str, data_dir: str | Path | None = None) -> np.ndarray:
-    """Whole-network latency (ms) of every NB201 cell on one device: ``result[nb201_index]``.
-
-    NB201 latencies are measured per network, not summed from layers, so this is a lookup by
-    index (see :meth:`hwnas.spaces.nb201.NB201Space.index_of`), not a :class:`CostModel`.
-    """
+    """Whole-network latency (ms) of every NB201 cell on one device: ``result[nb201_index]``
+    (the cost model over it: :class:`hwnas.cost.device_table.NB201Latency`)."""
     return load_nb201_latency(data_dir).column(device_column)
 
 

@@ -1,183 +1,129 @@
-"""The validated hyper-parameters of a DNAS run (``config.json`` of the run directory).
+"""The settings of the differentiable searches: :class:`DnasConfig` (FBNet's layer-wise search)
+and :class:`DMaskingConfig` (FBNetV2's masked search), which share the engine's
+:class:`SearchSettings`.
 
-Defaults and where they come from (see ``reference/papers-and-peers.md`` section 1.3):
-weights SGD lr 0.1, momentum 0.9, weight decay 1e-4, cosine over epochs; theta Adam lr 0.01,
-weight decay 5e-4 (the public FBNet reimplementations' configs); temperature 5.0 decayed by
-exp(-0.045) per epoch; loss alpha 0.2, beta 0.6 (FBNet); with a target latency the one-sided
-"budget" form by default (:mod:`hwnas.dnas.loss`). ``warm_start`` names another search's
-checkpoint whose supernet weights this one starts from (theta starts uniform).
-``warmup_epochs`` (weights only, no theta updates) is not given by the paper; reimplementations
-use 2-10 of 90 epochs.
+Sources of the defaults: weights SGD momentum 0.9, weight decay 1e-4, cosine over the epochs;
+theta Adam lr 0.01, weight decay 5e-4 (the public FBNet reimplementations' configs, see
+``docs/reference.md``); temperature 5.0 decayed by ``exp(-0.045)`` per epoch
+(:mod:`hwnas.dnas.temperature`); loss alpha 0.2, beta 0.6 (FBNet, Eq. 2). The weight learning rate
+0.025 is the training recipe's (:mod:`hwnas.train.recipe`, DARTS's CIFAR value), not the paper's
+0.1, which diverged on CPU-sized CIFAR runs. ``warmup_epochs`` (weights only) is not given by the
+paper; reimplementations use 2-10 of 90 epochs. ``subset_per_class`` and ``batch_size`` select
+the CIFAR-10 images :func:`hwnas.dnas.data.search_batches` splits 80 % / 20 % (FBNet, section
+4.1) into weight and theta batches.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from hwnas.cost.base import CostModel, LayerCostMatrix
-from hwnas.dnas.loss import check_loss_parameters
-from hwnas.dnas.supernet import MODES, check_weight_sharing
-from hwnas.dnas.temperature import check_schedule
+from hwnas.dnas.temperature import INITIAL_TEMPERATURE, TEMPERATURE_DECAY
 from hwnas.errors import HwnasError
-from hwnas.spaces.fbnet import LayerwiseSpace
+from hwnas.settings import SKIP, check, setting
 
-
+#: how a supernet runs a step (:mod:`hwnas.dnas.supernet`): one sampled path, or every candidate
+MODES = ("sampled", "soft")
+#: FBNet's independent candidates, or slices of one largest block (:mod:`hwnas.dnas.nested`)
+WEIGHT_SHARING = ("independent", "nested")
+#: the loss's target forms (:mod:`hwnas.dnas.loss`)
+TARGET_FORMS = ("budget", "absolute")
 #: "gumbel": FBNet's Gumbel-softmax gradient; "reinforce": score function with a leave-one-out
 #: baseline over ``paths_per_batch`` paths (:func:`hwnas.dnas.steps.reinforce_theta_step`).
 THETA_ESTIMATORS = ("gumbel", "reinforce")
+#: how the masked search prices mixed widths (:mod:`hwnas.dnas.dmasking_cost`)
+COST_MODES = ("effective", "expected")
 
 
-@dataclass(frozen=True)
-class DnasConfig:
-    """Every hyper-parameter of :func:`hwnas.dnas.search.run_dnas`; validated on creation."""
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """What the engine (:mod:`hwnas.dnas.engine`) needs, whatever the problem."""
 
-    epochs: int
-    warmup_epochs: int
-    weight_lr: float
-    momentum: float
-    weight_decay: float
-    weight_grad_clip: float | None
-    theta_lr: float
-    theta_weight_decay: float
-    initial_temperature: float
-    temperature_decay: float
-    alpha: float
-    beta: float
-    target_latency: float | None
-    target_form: str
-    mode: str
-    seed: int
-    checkpoint_every: int | None
-    num_samples: int
-    device: str
-    warm_start: str | None = None
-    fixed_layers: tuple[tuple[int, str], ...] = ()
-    theta_estimator: str = "gumbel"
-    paths_per_batch: int = 4
-    weight_sharing: str = "independent"
-    #: initial last-BN scale of the searched residual candidates (``SuperNet``'s docstring)
-    residual_scale: float = 0.0
+    epochs: int = setting(8, "Search epochs.", minimum=1)
+    warmup_epochs: int = setting(2, "Epochs of weight training before theta updates start.",
+                                 minimum=0)
+    subset_per_class: int | None = setting(
+        250, "Class-balanced CIFAR-10 images per class, split 80/20 into weight and theta "
+        "batches (none: all).", minimum=2, absent=SKIP)
+    batch_size: int = setting(64, "Images per weight and theta batch.", minimum=2, absent=SKIP)
+    mode: str = setting("sampled", "sampled (one path per step) or soft (every candidate).",
+                        choices=MODES)
+    weight_lr: float = setting(0.025, "SGD learning rate of the weights (cosine over epochs).",
+                               minimum=0)
+    momentum: float = setting(0.9, "SGD momentum of the weights.", minimum=0, below=1)
+    weight_decay: float = setting(1e-4, "L2 weight decay of the weights.", minimum=0)
+    weight_grad_clip: float | None = setting(
+        5.0, "Clip the weights' gradient norm at this value (0 or none: no clipping).",
+        minimum=0)
+    theta_lr: float = setting(0.01, "Adam learning rate of theta.", minimum=0)
+    theta_weight_decay: float = setting(5e-4, "L2 weight decay of theta.", minimum=0)
+    initial_temperature: float = setting(INITIAL_TEMPERATURE,
+                                         "Gumbel-softmax temperature of epoch 0.", minimum=0)
+    temperature_decay: float = setting(TEMPERATURE_DECAY, "Temperature factor per epoch.",
+                                       minimum=0, maximum=1)
+    alpha: float = setting(0.2, "FBNet loss alpha.", minimum=0)
+    beta: float = setting(0.6, "FBNet loss beta.", minimum=0)
+    target_latency: float | None = setting(
+        None, "Latency target T in the cost's unit: the loss's target form instead of "
+        "FBNet's log(1 + LAT).", minimum=0)
+    target_form: str = setting("budget", "With a target: budget (penalise only above T) or "
+                               "absolute (two-sided, hold E[LAT] at T).", choices=TARGET_FORMS)
+    theta_estimator: str = setting(
+        "gumbel", "gumbel (straight-through Gumbel-softmax) or reinforce (score function over "
+        "--paths-per-batch paths of each theta batch).", choices=THETA_ESTIMATORS)
+    paths_per_batch: int = setting(4, "Paths compared per theta batch (reinforce).", minimum=2)
+    fixed_layers: tuple[tuple[int, str], ...] = setting(
+        (), "Layers taken out of the search, as (layer, block) pairs.", cli=False)
+    num_samples: int = setting(10, "Architectures drawn from the final P_theta.", minimum=0,
+                               option="--samples")
+    seed: int = setting(0, "Seed of the weights, the Gumbel noise and the batches.", minimum=0)
+    checkpoint_every: int | None = setting(
+        None, "Steps between checkpoints (none: twice per epoch).", minimum=1, compared=False)
+    threads: int = setting(1, "torch threads.", minimum=1, compared=False)
+    device: str = setting("cpu", "torch device.", cli=False, compared=False)
 
     def __post_init__(self) -> None:
-        _check_integer("epochs", self.epochs, minimum=1)
-        _check_integer("warmup_epochs", self.warmup_epochs, minimum=0)
+        check(self)
         if self.warmup_epochs > self.epochs:
-            raise HwnasError(
-                f"warmup_epochs must be <= epochs ({self.epochs}), got {self.warmup_epochs!r}"
-            )
-        for name in ("weight_lr", "weight_decay", "theta_lr", "theta_weight_decay"):
-            _check_number(name, getattr(self, name), minimum=0.0)
-        if self.weight_grad_clip is not None:
-            _check_number("weight_grad_clip", self.weight_grad_clip, minimum=0.0)
-            if self.weight_grad_clip == 0:
-                raise HwnasError("weight_grad_clip must be positive or None, got 0")
-        _check_number("momentum", self.momentum, minimum=0.0)
-        if self.momentum >= 1:
-            raise HwnasError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        check_schedule(self.initial_temperature, self.temperature_decay)
-        check_loss_parameters(self.alpha, self.beta, self.target_latency, self.target_form)
+            raise HwnasError(f"warmup_epochs must be <= epochs ({self.epochs}), got "
+                             f"{self.warmup_epochs!r}")
+        if self.initial_temperature == 0 or self.temperature_decay == 0 or self.alpha == 0:
+            raise HwnasError("initial_temperature, temperature_decay and alpha must be positive")
+        if self.target_latency == 0:
+            raise HwnasError("target_latency must be positive, got 0")
+        if not all(isinstance(pair, tuple) and len(pair) == 2 for pair in self.fixed_layers):
+            raise HwnasError(f"fixed_layers must be (layer, block) pairs, got "
+                             f"{self.fixed_layers!r}")
+
+
+    def check_runnable(self) -> None:
+        """What a search needs beyond valid values (a preset may leave the target to its
+        caller, a search may not): a target form other than the budget needs a target."""
         if self.target_form != "budget" and self.target_latency is None:
             raise HwnasError(f"target_form {self.target_form!r} needs a target_latency")
-        if self.theta_estimator not in THETA_ESTIMATORS:
-            raise HwnasError(f"theta_estimator must be one of {THETA_ESTIMATORS}, got "
-                             f"{self.theta_estimator!r}")
-        _check_integer("paths_per_batch", self.paths_per_batch, minimum=2)
-        if not isinstance(self.fixed_layers, tuple):
-            raise HwnasError(f"fixed_layers must be a mapping layer -> candidate, got "
-                             f"{self.fixed_layers!r}")
-        if self.warm_start is not None and (not isinstance(self.warm_start, str)
-                                            or not self.warm_start):
-            raise HwnasError(f"warm_start must be a checkpoint path, got {self.warm_start!r}")
-        _check_number("residual_scale", self.residual_scale, minimum=0.0)
-        check_weight_sharing(self.weight_sharing)
-        if self.mode not in MODES:
-            raise HwnasError(f"mode must be one of {MODES}, got {self.mode!r}")
-        _check_integer("seed", self.seed, minimum=0)
-        if self.checkpoint_every is not None:
-            _check_integer("checkpoint_every", self.checkpoint_every, minimum=1)
-        _check_integer("num_samples", self.num_samples, minimum=0)
-        if not isinstance(self.device, str) or not self.device:
-            raise HwnasError(f"device must be a device name such as 'cpu', got {self.device!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON types only (tuples as lists), so it equals its own ``config.json`` on resume."""
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [field.name for field in fields(cls)]
 
 
-def with_added_defaults(saved: Any) -> Any:
-    """A run's saved config with the search fields it lacks at their defaults: fields added to
-    :class:`DnasConfig` after the run was written (``theta_estimator``, ``weight_sharing`` ...),
-    whose defaults are what the run did. Lets newer code resume older runs."""
-    if not isinstance(saved, dict) or not isinstance(saved.get("search"), dict):
-        return saved
-    defaults = {field.name: field.default for field in fields(DnasConfig)
-                if field.default is not MISSING}
-    return {**saved, "search": {**json.loads(json.dumps(defaults)), **saved["search"]}}
+@dataclass(frozen=True, kw_only=True)
+class DnasConfig(SearchSettings):
+    """FBNet DNAS (Wu et al. 2019) over a layer-wise space (:mod:`hwnas.dnas.layerwise`)."""
+
+    fix_transitions: str | None = setting(
+        "k3_e6", "Give the width/stride-changing layers this candidate and search the others "
+        "(none: search every layer).", absent=None)
+    warm_start: str | None = setting(
+        None, "Start the supernet weights from another run's checkpoint.pt of the same space "
+        "and weight sharing (e.g. a weights-only run, warmup_epochs = epochs).")
+    weight_sharing: str = setting(
+        "independent", "independent (FBNet: every candidate has its own weights) or nested "
+        "(the candidates of a layer are slices of one largest block).", choices=WEIGHT_SHARING)
+    residual_scale: float = setting(
+        0.0, "Initial last-BN scale of the searched residual blocks (0: each starts as the "
+        "identity).", minimum=0)
 
 
-def space_to_dict(space: LayerwiseSpace) -> dict[str, Any]:
-    """A JSON description of the space, so a run directory says what was searched."""
-    return {
-        "name": space.name,
-        "resolution": space.resolution,
-        "stem": space.stem.to_dict(),
-        "stages": [asdict(stage) for stage in space.stages],
-        "head": space.head.to_dict(),
-        "candidates": list(space.candidates),
-        "e1_first_pointwise": space.e1_first_pointwise,
-    }
+@dataclass(frozen=True, kw_only=True)
+class DMaskingConfig(SearchSettings):
+    """DMaskingNAS (FBNetV2, Wan et al. 2020) over a DMasking space (:mod:`hwnas.dnas.masked`);
+    ``fixed_layers`` names a layer's block as in FBNet."""
 
-
-def run_config(
-    config: DnasConfig, space: LayerwiseSpace, cost_model: CostModel, costs: LayerCostMatrix
-) -> dict[str, Any]:
-    """The resolved configuration written to ``config.json`` and compared on resume."""
-    return {
-        "search": config.to_dict(),
-        "space": space_to_dict(space),
-        "cost_model": {
-            "name": cost_model.name,
-            "unit": cost_model.unit,
-            "constant": float(costs.constant),
-            "matrix": [[float(value) for value in row] for row in costs.matrix],
-        },
-    }
-
-
-def first_difference(saved: Any, current: Any, path: str = "") -> str | None:
-    """The dotted path of the first value that differs between two JSON values, else None."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        for key in list(saved) + [key for key in current if key not in saved]:
-            difference = first_difference(saved.get(key), current.get(key), f"{path}.{key}")
-            if difference:
-                return difference
-        return None
-    if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
-        for index, (left, right) in enumerate(zip(saved, current)):
-            difference = first_difference(left, right, f"{path}[{index}]")
-            if difference:
-                return difference
-        return None
-    return None if saved == current else (path.lstrip(".") or "<root>")
-
-
-def _check_integer(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise HwnasError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, *, minimum: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < minimum
-    ):
-        raise HwnasError(f"{name} must be a finite number >= {minimum}, got {value!r}")
+    cost_mode: str = setting("effective", "effective (FBNetV2's effective shape) or expected "
+                             "(the exact expectation) cost of mixed widths.", choices=COST_MODES)

@@ -12,18 +12,16 @@ import numpy as np
 
 from hwnas.data.batches import BatchIterator
 from hwnas.data.cifar import CifarArrays, balanced_subset, split_indices
+from hwnas.dnas.config import SearchSettings
 
 
 def search_batches(
-    data: CifarArrays,
-    *,
-    per_class: int | None,
-    batch_size: int,
-    seed: int,
-    weight_fraction: float = 0.8,
+    data: CifarArrays, config: SearchSettings, weight_fraction: float = 0.8
 ) -> tuple[BatchIterator, BatchIterator]:
-    """(weight batches, theta batches) from ``per_class`` training images of every class
-    (all of them when ``None``). Both are augmented (crop + flip) and shuffled each epoch."""
+    """(weight batches, theta batches) from ``config.subset_per_class`` training images of
+    every class (all of them when ``None``), in batches of ``config.batch_size``, drawn and
+    shuffled from ``config.seed``. Both are augmented (crop + flip) and shuffled each epoch."""
+    per_class, batch_size, seed = config.subset_per_class, config.batch_size, config.seed
     rng = np.random.default_rng(seed)
     pool = (
         np.arange(len(data.train_y))

@@ -38,39 +38,23 @@ import torch
 from hwnas.arch.build import LayerShape
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.base import CostModel
-from hwnas.cost.flops import FlopsCost, ParamsCost, layer_counts
-from hwnas.cost.lut import LatencyTable, LutError
-from hwnas.cost.opkey import key_of_layer
+from hwnas.cost.lut import LutError
+from hwnas.dnas.config import COST_MODES
 from hwnas.errors import HwnasError
 from hwnas.spaces.dmasking import DMaskingSpace
 
-COST_MODES = ("effective", "expected")
 Price = Callable[[LayerShape], float]
 
 
-def sparse_name(space: DMaskingSpace) -> str:
-    return space.name if space.name.endswith("-sparse") else f"{space.name}-sparse"
-
-
 def layer_pricer(cost_model: CostModel, space: DMaskingSpace) -> tuple[Price, float, bool]:
-    """``(price of one layer, constant added once, interpolate missing widths)``."""
-    if isinstance(cost_model, LatencyTable):
-        if cost_model.space_name not in (space.name, sparse_name(space)) or \
-                cost_model.resolution != space.resolution:
-            raise LutError(f"{cost_model.describe()} cannot price space {space.name}: build one "
-                           f"with `hwnas lut build --space {space.name}`")
-        scale = cost_model.scale
-
-        def price(layer: LayerShape) -> float:
-            return scale * cost_model.latency(key_of_layer(layer), layer.name)
-
-        return price, cost_model.offset_ms, cost_model.space_name.endswith("-sparse")
-    if isinstance(cost_model, FlopsCost):
-        return (lambda layer: layer_counts(layer).macs / 1e6), 0.0, False
-    if isinstance(cost_model, ParamsCost):
-        return (lambda layer: layer_counts(layer).params / 1e6), 0.0, False
-    raise HwnasError(f"cost model {cost_model.name!r} cannot price single layers; use a LUT of "
-                     f"the space, flops or params")
+    """``(price of one layer, constant added once, interpolate missing widths)`` of an additive
+    cost model (:meth:`CostModel.layer_price`)."""
+    additive = cost_model.layer_price(space)
+    if additive is None:
+        raise HwnasError(f"cost model {cost_model.name!r} cannot price single layers; use a LUT "
+                         f"of the space, flops or params")
+    scale, price = additive.scale, additive.price
+    return (lambda layer: scale * price(layer)), additive.offset, additive.partial
 
 
 def fill_by_interpolation(values: np.ndarray, grids: list[tuple[int, ...] | None]
@@ -167,14 +151,15 @@ class ShapeCostTables:
     def cost(self, weights: torch.Tensor) -> torch.Tensor:
         """The network cost under decision weights [D, Kmax] (differentiable; module docstring)."""
         space = self.space
-        rows = [weights[decision, :size] for decision, size in enumerate(space.decision_sizes)]
+        rows = [weights[decision, :size]
+                for decision, size in enumerate(space.decisions.cardinalities.tolist())]
         stem, head, *layers = self._on(weights)
         resolution = rows[0]
         total = self.constant + resolution @ stem
         in_weights, in_widths = rows[0].new_ones(1), space.stem_widths()
         for layer, table in zip(space.layers, layers):
             out_weights, out_widths = rows[1 + layer.stage], space.stage_widths[layer.stage]
-            blocks = rows[1 + space.num_stages + layer.index]
+            blocks = rows[space.first_layer_decision + layer.index]
             out_shape = self._shape_weights(out_weights, out_widths)
             if layer.first:
                 in_shape = self._shape_weights(in_weights, in_widths)
@@ -187,7 +172,7 @@ class ShapeCostTables:
                                     self._shape_weights(in_weights, in_widths))
 
     def one_hot(self, choices: tuple[int, ...]) -> torch.Tensor:
-        sizes = self.space.decision_sizes
+        sizes = self.space.decisions.cardinalities.tolist()
         weights = torch.zeros(len(sizes), max(sizes), dtype=torch.float64)
         weights[torch.arange(len(choices)), torch.tensor(choices)] = 1.0
         return weights

@@ -54,6 +54,7 @@ in the FBNet form, by the latency unit); ``beta = 0`` is plain CE.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -63,24 +64,8 @@ from hwnas.errors import HwnasError
 
 ALPHA = 0.2
 BETA = 0.6
-TARGET_FORMS = ("budget", "absolute")
 #: Floor for an expected cost that is not positive (a first-order model can produce one).
 MINIMUM_COST = 1e-6
-
-
-def check_loss_parameters(
-    alpha: float, beta: float, target: float | None, target_form: str = "budget"
-) -> None:
-    """Raise :class:`HwnasError` unless alpha > 0, beta >= 0, target (if given) > 0 and
-    target_form is one of :data:`TARGET_FORMS`."""
-    if target_form not in TARGET_FORMS:
-        raise HwnasError(f"target_form must be one of {TARGET_FORMS}, got {target_form!r}")
-    for name, value, minimum_allowed in (("alpha", alpha, False), ("beta", beta, True)):
-        if not _finite(value) or value < 0 or (value == 0 and not minimum_allowed):
-            bound = ">= 0" if minimum_allowed else "> 0"
-            raise HwnasError(f"{name} must be a finite number {bound}, got {value!r}")
-    if target is not None and (not _finite(target) or target <= 0):
-        raise HwnasError(f"target_latency must be a positive number, got {target!r}")
 
 
 def cost_matrix_tensor(
@@ -127,6 +112,20 @@ def latency_factor(
     return alpha * ratio.clamp_min(1.0) ** beta
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    """The loss's parameters, as a search config holds them."""
+
+    alpha: float = ALPHA
+    beta: float = BETA
+    target: float | None = None
+    target_form: str = "budget"
+
+    def factor(self, latency: torch.Tensor) -> torch.Tensor:
+        return latency_factor(latency, alpha=self.alpha, beta=self.beta, target=self.target,
+                              target_form=self.target_form)
+
+
 def search_loss(
     cross_entropy: torch.Tensor,
     latency: torch.Tensor,
@@ -139,10 +138,4 @@ def search_loss(
     """The loss of the module docstring: ``CE * latency_factor(LAT)``."""
     return cross_entropy * latency_factor(
         latency, alpha=alpha, beta=beta, target=target, target_form=target_form
-    )
-
-
-def _finite(value: object) -> bool:
-    return (
-        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     )

@@ -29,10 +29,8 @@ paper's interleaving has too).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,50 +40,17 @@ from hwnas.arch.build import (
     Network, build_layer, build_model, conv_output_size, initialise_weights, walk,
 )
 from hwnas.arch.spec import hidden_channels
-from hwnas.data.cifar import CifarArrays
-from hwnas.dnas.supernet import GumbelSample, path_weights
+from hwnas.data.batches import resize_images
+from hwnas.dnas.supernet import MODES, GumbelSample, path_weights
 from hwnas.errors import HwnasError
 from hwnas.spaces.dmasking import DMaskingSpace, LayerPlan
 from hwnas.spaces.fbnet import candidate_block
 
-MODES = ("sampled", "soft")
 
 
 def prefix_masks(widths: Sequence[int], size: int) -> torch.Tensor:
     """Rows ``M_i`` [len(widths), size]: ones on the first ``widths[i]`` entries."""
     return (torch.arange(size)[None, :] < torch.tensor(list(widths))[:, None]).float()
-
-
-def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Resize a float N x C x H x W batch to ``resolution`` px (bilinear, antialiased); the one
-    resize used both by the supernet and for training a derived network."""
-    if images.shape[-1] == resolution and images.shape[-2] == resolution:
-        return images
-    return F.interpolate(images, size=(resolution, resolution), mode="bilinear",
-                         align_corners=False, antialias=True)
-
-
-def resize_image_arrays(images: np.ndarray, resolution: int, chunk: int = 2048) -> np.ndarray:
-    """NHWC uint8 images resized like :func:`resize_images` (rounded back to uint8): the data a
-    network derived at a smaller resolution is trained and tested on."""
-    if images.shape[1] == resolution and images.shape[2] == resolution:
-        return images
-    parts = []
-    for start in range(0, len(images), chunk):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
-        resized = resize_images(batch.permute(0, 3, 1, 2).float(), resolution)
-        parts.append(resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(parts) if parts else images[:, :resolution, :resolution]
-
-
-def cifar_at_resolution(data: CifarArrays, resolution: int) -> CifarArrays:
-    """Both splits of ``data`` resized to ``resolution`` px (unchanged at their own size): what a
-    derived network that chose a smaller input resolution trains and tests on."""
-    if data.train_x.shape[1] == resolution:
-        return data
-    return replace(data, train_x=resize_image_arrays(data.train_x, resolution),
-                   test_x=resize_image_arrays(data.test_x, resolution),
-                   source=f"{data.source} resized to {resolution} px")
 
 
 class ResolutionMixer(nn.Module):
@@ -199,7 +164,7 @@ class MaskedSuperNet(nn.Module):
     """Stem -> masked layers -> head over a :class:`DMaskingSpace`, plus ``theta`` [D, Kmax].
 
     Row ``d`` of ``theta`` holds the logits of decision ``d`` (resolution, stage widths, layer
-    blocks; ``space.decision_names``); entries past a decision's option count are padding, kept
+    blocks; ``space.decisions.names``); entries past a decision's option count are padding, kept
     at probability 0 by ``logit_mask`` (-inf) and never trained.
     """
 
@@ -211,7 +176,7 @@ class MaskedSuperNet(nn.Module):
         self.stem = build_layer(shapes[0])
         self.layers = nn.ModuleList(MaskedLayer(space, layer) for layer in space.layers)
         self.head = build_layer(shapes[-1])
-        sizes = space.decision_sizes
+        sizes = space.decisions.cardinalities.tolist()
         self.theta = nn.Parameter(torch.zeros(len(sizes), max(sizes)))
         padding = torch.arange(max(sizes))[None, :] >= torch.tensor(sizes)[:, None]
         self.register_buffer("logit_mask", torch.zeros(self.theta.shape).masked_fill(
@@ -261,7 +226,7 @@ class MaskedSuperNet(nn.Module):
         as in FBNet: ``soft`` runs every candidate, ``sampled`` one (straight-through)."""
         if mode not in MODES:
             raise HwnasError(f"mode must be one of {MODES}, got {mode!r}")
-        first_block_row = 1 + self.space.num_stages
+        first_block_row = self.space.first_layer_decision
         weights, indices = path_weights(sample, mode)
         if indices is None:
             return weights, None
@@ -271,7 +236,7 @@ class MaskedSuperNet(nn.Module):
     def forward(self, images: torch.Tensor, weights: torch.Tensor,
                 block_indices: Sequence[int] | None = None) -> torch.Tensor:
         """``weights`` [D, Kmax] mix every decision; with ``block_indices`` one block runs."""
-        space, sizes = self.space, self.space.decision_sizes
+        space, sizes = self.space, self.space.decisions.cardinalities.tolist()
         row = [weights[decision, :size] for decision, size in enumerate(sizes)]
         spatial = SpatialMasks(row[0], self.regions)
         x = self.stem(self.mixer(images, row[0]))
@@ -281,7 +246,7 @@ class MaskedSuperNet(nn.Module):
             out_weights = row[1 + layer.stage]
             index = None if block_indices is None else int(block_indices[layer.index])
             out_size = conv_output_size(x.shape[-1], layer.stride)
-            x = mixed(x, row[1 + space.num_stages + layer.index], in_weights, out_weights,
+            x = mixed(x, row[space.first_layer_decision + layer.index], in_weights, out_weights,
                       getattr(self, f"width_masks_{layer.stage}"), index,
                       spatial(x.shape[-1]), spatial(out_size))
             in_weights = out_weights
@@ -304,7 +269,7 @@ class MaskedSuperNet(nn.Module):
 
     def child_state_dict(self, choices: Sequence[int]) -> dict[str, torch.Tensor]:
         """The leading slices of the shared weights that form network ``choices``."""
-        first_block_row = 1 + self.space.num_stages
+        first_block_row = self.space.first_layer_decision
         child = build_model(self.space.to_arch(choices))
         source = self.state_dict()
         state = {}

@@ -29,6 +29,8 @@ from hwnas.spaces.fbnet import LayerwiseSpace
 
 #: the two-sided target's derived network costs between this fraction of T and T
 TARGET_BAND = 0.95
+#: floor of a probability before its log: a zero-probability option gets a very negative log
+PROBABILITY_FLOOR = 1e-300
 
 
 def lower_bound(target: float, target_form: str) -> float | None:
@@ -129,7 +131,7 @@ def derive_argmax(
 ) -> DerivedArchitecture:
     """The most probable architecture: ``argmax_i P_theta(b_l = i)`` at every layer."""
     probabilities = _checked_probabilities(space, probabilities)
-    return _derived(space, probabilities, cost_model, tuple(probabilities.argmax(axis=1)), 1)
+    return derived(space, probabilities, cost_model, tuple(probabilities.argmax(axis=1)), 1)
 
 
 def derive_samples(
@@ -154,11 +156,9 @@ def derive_samples(
     for row in indices:
         choices = tuple(int(index) for index in row)
         counts[choices] = counts.get(choices, 0) + 1
-    derived = [
-        _derived(space, probabilities, cost_model, choices, count)
-        for choices, count in counts.items()
-    ]
-    return tuple(sorted(derived, key=lambda item: (item.cost, -item.log_probability)))
+    found = [derived(space, probabilities, cost_model, choices, count)
+             for choices, count in counts.items()]
+    return tuple(sorted(found, key=lambda item: (item.cost, -item.log_probability)))
 
 
 def derive_within_target(
@@ -176,10 +176,10 @@ def derive_within_target(
     :func:`most_probable_within` solves it. Candidates of probability 0 (fixed layers) are never
     chosen. None when no network fits."""
     probabilities = _checked_probabilities(space, probabilities)
-    found = most_probable_within(np.log(np.maximum(probabilities, 1e-300)), costs.matrix,
-                                 probabilities > 0, costs.constant, target, lower=lower,
-                                 bins=bins)
-    return None if found is None else _derived(space, probabilities, cost_model, found[0], 1)
+    found = most_probable_within(np.log(np.maximum(probabilities, PROBABILITY_FLOOR)),
+                                 costs.matrix, probabilities > 0, costs.constant, target,
+                                 lower=lower, bins=bins)
+    return None if found is None else derived(space, probabilities, cost_model, found[0], 1)
 
 
 def most_probable_within(
@@ -235,20 +235,13 @@ def most_probable_within(
     return tuple(reversed(choices)), total
 
 
-def _derived(
-    space: LayerwiseSpace,
-    probabilities: np.ndarray,
-    cost_model: CostModel,
-    choices: Sequence[int],
-    count: int,
-) -> DerivedArchitecture:
+def derived(space: Any, probabilities: np.ndarray, cost_model: CostModel,
+            choices: Sequence[int], count: int) -> DerivedArchitecture:
+    """The :class:`DerivedArchitecture` of one option per decision (row of ``P_theta``)."""
     choices = tuple(int(choice) for choice in choices)
     arch = space.to_arch(choices)
-    # 1e-300 floor: a zero-probability choice gets a very negative, not an infinite, log.
-    log_probability = float(sum(
-        math.log(max(probabilities[layer, choice], 1e-300))
-        for layer, choice in enumerate(choices)
-    ))
+    log_probability = float(sum(math.log(max(probabilities[row, choice], PROBABILITY_FLOOR))
+                                for row, choice in enumerate(choices)))
     return DerivedArchitecture(
         arch=arch.to_string(),
         choices=choices,

@@ -1,5 +1,10 @@
-"""One optimisation step of each DNAS phase (shared by the search loop and the benchmark), and
-the checks on the ``(images, labels)`` batches they take.
+"""One optimisation step of each DNAS phase, for any supernet and cost (the problem's), and the
+checks on the ``(images, labels)`` batches they take.
+
+A supernet here has ``theta``, ``logits()`` (theta with the fixed options masked), ``run(images,
+sample, mode)``, ``mixing_weights(sample, mode)`` and ``weight_parameters()``
+(:class:`~hwnas.dnas.supernet.SuperNet`, :class:`~hwnas.dnas.masking.MaskedSuperNet`); a latency
+is a differentiable function of mixing weights (rows = decisions).
 
 ``weight_step``: draw Gumbel weights with theta fixed, forward, CE, SGD step of the weights.
 ``theta_step``: draw Gumbel weights (differentiable in theta), forward, the latency-aware loss
@@ -16,18 +21,20 @@ from typing import Any, Callable, Iterable, Iterator, Union
 import torch
 import torch.nn.functional as F
 
-from hwnas.dnas.loss import expected_cost, latency_factor, search_loss
-from hwnas.dnas.supernet import SuperNet, gumbel_softmax_sample, path_weights
+from hwnas.dnas.loss import LossSettings
+from hwnas.dnas.supernet import GumbelSample, gumbel_softmax_sample
 from hwnas.errors import HwnasError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+#: LAT of mixing weights [D, K], differentiable
+Latency = Callable[[torch.Tensor], torch.Tensor]
 #: A re-iterable collection of batches (optionally with ``set_epoch``), or a callable
 #: ``epoch -> iterable of batches``.
 Batches = Union[Iterable[Batch], Callable[[int], Iterable[Batch]]]
 
 
 def weight_step(
-    supernet: SuperNet,
+    supernet: Any,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -38,21 +45,22 @@ def weight_step(
     grad_clip_norm: float | None = None,
 ) -> tuple[float, int]:
     """One SGD step of the weights on CE with theta fixed; returns (CE, correct predictions).
-    ``grad_clip_norm`` clips the weights' gradient norm first (as the training recipe does)."""
+    ``grad_clip_norm`` (0 or None: off) clips the weights' gradient norm first, as the training
+    recipe does."""
     with torch.no_grad():
         sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
     logits = supernet.run(images, sample, mode)
     loss = F.cross_entropy(logits, labels)
     optimizer.zero_grad(set_to_none=True)  # unused candidates keep grad None: SGD skips them
     loss.backward()
-    if grad_clip_norm is not None:
+    if grad_clip_norm:
         torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), grad_clip_norm)
     optimizer.step()
     return loss.item(), int((logits.argmax(dim=1) == labels).sum())
 
 
 def theta_step(
-    supernet: SuperNet,
+    supernet: Any,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -60,49 +68,41 @@ def theta_step(
     temperature: float,
     generator: torch.Generator,
     mode: str,
-    matrix: torch.Tensor,
-    constant: float,
-    alpha: float,
-    beta: float,
-    target: float | None,
-    target_form: str = "budget",
+    latency: Latency,
+    loss: LossSettings,
 ) -> tuple[float, float, float]:
-    """One Adam step of theta on the latency-aware loss; returns (loss, CE, LAT)."""
+    """One Adam step of theta on the latency-aware loss, LAT being ``latency`` of the mixing
+    weights the forward pass used; returns (loss, CE, LAT)."""
     sample = gumbel_softmax_sample(supernet.logits(), temperature, generator)
-    weights, indices = path_weights(sample, mode)
+    weights, indices = supernet.mixing_weights(sample, mode)
     cross_entropy = F.cross_entropy(supernet(images, weights, indices), labels)
-    latency = expected_cost(weights, matrix, constant)
-    loss = search_loss(
-        cross_entropy, latency, alpha=alpha, beta=beta, target=target, target_form=target_form
-    )
+    lat = latency(weights)
+    total = cross_entropy * loss.factor(lat)
     optimizer.zero_grad(set_to_none=True)
     # Only theta's gradient: autograd then skips every conv weight gradient.
-    (gradient,) = torch.autograd.grad(loss, [supernet.theta])
+    (gradient,) = torch.autograd.grad(total, [supernet.theta])
     supernet.theta.grad = gradient
     optimizer.step()
-    return loss.item(), cross_entropy.item(), latency.item()
+    return total.item(), cross_entropy.item(), lat.item()
 
 
 def reinforce_theta_step(
-    supernet: SuperNet,
+    supernet: Any,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
     paths: int,
     generator: torch.Generator,
-    matrix: torch.Tensor,
-    constant: float,
-    alpha: float,
-    beta: float,
-    target: float | None,
-    target_form: str = "budget",
+    latency: Latency,
+    loss: LossSettings,
 ) -> tuple[float, float, float]:
     """One Adam step of theta on ``E_theta[CE] * latency_factor(E_theta[LAT])``; returns
     (loss, mean CE, E_theta[LAT]).
 
-    ``paths`` architectures ``a_k ~ P_theta`` are run (forward only) on the same batch and
-    ``grad E[CE]`` is estimated with the leave-one-out baseline (Kool et al. 2019):
+    ``paths`` architectures ``a_k ~ P_theta`` (one option per decision) are run (forward only)
+    on the same batch and ``grad E[CE]`` is estimated with the leave-one-out baseline (Kool et
+    al. 2019):
 
         grad E[CE] ~= 1/K * sum_k (CE(a_k) - mean_{j != k} CE(a_j)) * grad log P_theta(a_k),
 
@@ -112,7 +112,8 @@ def reinforce_theta_step(
     term is the same for every candidate and does not cancel when only one candidate runs (it
     does in ``soft`` mode), so theta drifts to whatever was sampled; and ``<dL/dout, F(x)>`` is the
     gradient of a scale the block's last BN already learns, which weight training drives to ~0.
-    ``E_theta[LAT]`` is exact (the cost matrix under ``softmax(theta)``) and its gradient analytic.
+    ``E_theta[LAT]`` is ``latency`` of ``softmax(theta)`` (exact for an additive cost) and its
+    gradient analytic.
     """
     logits = supernet.logits()
     sampled: list[torch.Tensor] = []
@@ -121,7 +122,7 @@ def reinforce_theta_step(
         for _ in range(paths):
             indices = gumbel_softmax_sample(logits.detach(), 1.0, generator).indices
             one_hot = torch.zeros_like(logits).scatter_(-1, indices.unsqueeze(-1), 1.0)
-            output = supernet(images, one_hot, indices.tolist())
+            output = supernet.run(images, GumbelSample(one_hot, indices), "sampled")
             sampled.append(indices)
             losses.append(F.cross_entropy(output, labels))
     cross_entropies = torch.stack(losses)
@@ -132,26 +133,23 @@ def reinforce_theta_step(
         log_probabilities.gather(1, indices.unsqueeze(-1)).sum() for indices in sampled
     ])
     policy_term = (advantages * path_log_probabilities).mean()  # its gradient ~ grad E[CE]
-    latency = expected_cost(torch.softmax(logits, dim=-1), matrix, constant)
-    factor = latency_factor(latency, alpha=alpha, beta=beta, target=target,
-                            target_form=target_form)
+    lat = latency(torch.softmax(logits, dim=-1))
+    factor = loss.factor(lat)
     mean_ce = cross_entropies.mean()
     surrogate = policy_term * factor.detach() + mean_ce * factor
     optimizer.zero_grad(set_to_none=True)
     (gradient,) = torch.autograd.grad(surrogate, [supernet.theta])
     supernet.theta.grad = gradient
     optimizer.step()
-    return (mean_ce * factor).item(), mean_ce.item(), latency.item()
+    return (mean_ce * factor).item(), mean_ce.item(), lat.item()
 
 
 def iterate_batches(source: Batches, epoch: int, what: str) -> Iterator[Any]:
     """An iterator over epoch ``epoch``'s batches of ``source``: a callable is called with the
-    epoch; an iterable with a ``set_epoch`` method (``hwnas.data.batches.BatchIterator``, torch's
-    ``DistributedSampler`` convention) is told the epoch first, so its order depends on the
-    epoch alone and a resumed search sees the same batches."""
+    epoch (a :class:`hwnas.data.batches.BatchIterator` is one: its order then depends on the
+    epoch alone, so a resumed search sees the same batches); a re-iterable collection is
+    iterated as it is."""
     batches = source(epoch) if callable(source) else source
-    if hasattr(batches, "set_epoch"):
-        batches.set_epoch(epoch)
     try:
         return iter(batches)
     except TypeError:

@@ -36,12 +36,11 @@ from torch import nn
 from hwnas.arch.blocks import build_block
 from hwnas.arch.build import Network, build_layer, build_model, initialise_weights, walk
 from hwnas.arch.spec import Block
+from hwnas.dnas.config import MODES, WEIGHT_SHARING
 from hwnas.dnas.nested import NestedLayer
 from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
 
-MODES = ("sampled", "soft")
-WEIGHT_SHARING = ("independent", "nested")
 
 
 def check_weight_sharing(value: str) -> None:
@@ -155,7 +154,7 @@ class SuperNet(nn.Module):
         for layer in self.layers:
             layer.set_residual_scales(residual_scale)
 
-    def fix_layers(self, fixed: dict[int, int]) -> None:
+    def fix_decisions(self, fixed: dict[int, int]) -> None:
         """Give each layer ``l`` of ``fixed`` the one candidate ``fixed[l]``: the others get
         probability 0 (their logits are masked to -inf), so they are never sampled or derived."""
         mask = torch.zeros_like(self.logit_mask)
@@ -185,9 +184,14 @@ class SuperNet(nn.Module):
             x = mixed(x, weights[layer], index)
         return self.head(x)
 
+    def mixing_weights(self, sample: GumbelSample, mode: str
+                       ) -> tuple[torch.Tensor, list[int] | None]:
+        """:func:`path_weights` of one draw."""
+        return path_weights(sample, mode)
+
     def run(self, x: torch.Tensor, sample: GumbelSample, mode: str) -> torch.Tensor:
         """Forward one Gumbel draw in ``mode`` ("soft" or "sampled", module docstring)."""
-        return self(x, *path_weights(sample, mode))
+        return self(x, *self.mixing_weights(sample, mode))
 
     def probabilities(self) -> torch.Tensor:
         """``P_theta`` [L, K] = softmax(logits) per layer, detached."""

@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hwnas.cost.budget import Budget, make_budgets
 from hwnas.errors import HwnasError
-from hwnas.evolution.costs import Budget, make_budgets
-from hwnas.evolution.ga import cardinalities_of, mutate_matrix, sample_feasible
+from hwnas.evolution.ga import sample_feasible
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def random_search(space: Any, evaluator: Any, budget: Any, *, evaluations: int,
     started = time.perf_counter()
     budget = _single_budget(budget, space)
     rng = np.random.default_rng(seed)
-    choices = sample_feasible(cardinalities_of(space), budget, evaluations, rng,
-                              rounds=max_rounds)
+    choices = sample_feasible(space.decisions, budget, evaluations, rng, rounds=max_rounds)
     values, report = _evaluate(evaluator, choices)
     return BaselineResult("random", choices, values, report, time.perf_counter() - started)
 
@@ -82,9 +81,9 @@ def regularized_evolution(space: Any, evaluator: Any, budget: Any, *, evaluation
     started = time.perf_counter()
     budget = _single_budget(budget, space)
     rng = np.random.default_rng(seed)
-    cardinalities = cardinalities_of(space)
-    rate = 1.0 / max(1, int((cardinalities > 1).sum()))
-    first = sample_feasible(cardinalities, budget, min(population, evaluations), rng,
+    decisions = space.decisions
+    rate = 1.0 / max(1, decisions.searchable)
+    first = sample_feasible(decisions, budget, min(population, evaluations), rng,
                             rounds=max_rounds)
     values, reports = _evaluate(evaluator, first)
     history = [first]
@@ -97,14 +96,14 @@ def regularized_evolution(space: Any, evaluator: Any, budget: Any, *, evaluation
         parent = all_choices[sample[np.argmax(all_values[sample])]]
         child = None
         for _ in range(max_attempts):
-            mutant = mutate_matrix(parent[None, :], np.array([rate]), cardinalities, rng)
+            mutant = decisions.mutate(parent[None, :], np.array([rate]), rng)
             if (mutant == parent).all():  # force at least one change
                 continue
             if mutant[0].tobytes() not in seen and budget.feasible(mutant)[0]:
                 child = mutant
                 break
         if child is None:
-            child = sample_feasible(cardinalities, budget, 1, rng, rounds=max_rounds,
+            child = sample_feasible(decisions, budget, 1, rng, rounds=max_rounds,
                                     exclude=seen)
         values, reports = _evaluate(evaluator, child)
         seen.add(child[0].tobytes())

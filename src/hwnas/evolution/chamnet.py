@@ -11,7 +11,7 @@ Given a space, an evaluator (accuracy of an architecture) and resource budgets, 
    (:mod:`hwnas.predictors.active`). EI is restricted to the budget: the candidates of a budget
    are only architectures within it;
 2. prices architectures with resource predictors used as hard budgets (LUT, device tables,
-   energy predictor, FLOPs, NB201 device columns: :mod:`hwnas.evolution.costs`);
+   energy predictor, FLOPs, NB201 device columns: :mod:`hwnas.cost.budget`);
 3. proposes candidates with the adaptive GA (:mod:`hwnas.evolution.ga`) maximising EI under each
    budget when the space is too large to enumerate (ChamNet, FBNet), or takes every feasible
    architecture when it is small (NAS-Bench-201's 15,625 cells).
@@ -22,16 +22,16 @@ the best *evaluated* feasible architecture (never an unevaluated prediction). BO
 first ``n`` evaluations of a run with ``evaluations = N`` are the run with ``evaluations = n``,
 since nothing before step ``n`` depends on ``N``.
 
-Run directory (optional): ``config.json``, ``history.jsonl`` (one line per evaluation, rewritten
-atomically after each batch) and ``result.json``. A killed run restarted on the same directory
-replays from ``history.jsonl``: every random draw is a function of ``(seed, round)`` and GP fits
-are deterministic, so it re-derives the same picks and reads their stored accuracies instead of
-evaluating them again.
+Run folder (optional, :mod:`hwnas.runs`): ``config.json``, ``history.jsonl`` (one line per
+evaluation, appended after each batch) and ``result.json``. A killed run resumed on the same
+folder replays from ``history.jsonl``: every random draw is a function of ``(seed, round)`` and
+GP fits are deterministic, so it re-derives the same picks and reads their stored accuracies
+instead of evaluating them again. Resumed with a larger ``evaluations``, it continues the search.
 """
+
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,39 +41,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy.stats import kendalltau
 
+from hwnas import settings
+from hwnas.cost.budget import Budget, make_budgets
 from hwnas.errors import HwnasError
-from hwnas.evolution.costs import Budget, make_budgets
-from hwnas.evolution.ga import GAConfig, adaptive_ga, cardinalities_of, pareto_front, \
-    sample_feasible
-from hwnas.io import atomic_write_json, atomic_write_text, read_json
-from hwnas.predictors.active import greedy_batch, expected_improvement
-from hwnas.predictors.gp import GaussianProcessPredictor, one_hot_choices
+from hwnas.evolution.config import ChamNetConfig
+from hwnas.evolution.ga import adaptive_ga, pareto_front, sample_feasible
+from hwnas.predictors.active import expected_improvement, greedy_batch
+from hwnas.predictors.gp import GaussianProcessPredictor
+from hwnas.runs import RunFolder, first_difference, open_run
 
 logger = logging.getLogger(__name__)
-
-TARGETS = ("log_error", "accuracy")
-
-
-def describe_choices(space: Any, choices: Sequence[int]) -> str:
-    """A readable id: the NB201 string, or the compact ArchSpec string."""
-    if hasattr(space, "format"):
-        return space.format(choices)
-    return space.to_arch(choices).to_string()
-
-
-def default_encoder(space: Any, evaluator: Any) -> Callable[[np.ndarray], np.ndarray]:
-    if hasattr(evaluator, "encode"):
-        return evaluator.encode
-    if hasattr(space, "encode_many") and hasattr(space, "cardinalities"):
-        return space.encode_many
-    return lambda choices: one_hot_choices(np.asarray(choices), space.num_candidates)
-
-
-def enumerate_choices(cardinalities: np.ndarray) -> np.ndarray:
-    """Every choice vector of a small space, ``[prod(cardinalities), D]``."""
-    grids = np.indices(tuple(int(c) for c in cardinalities)).reshape(len(cardinalities), -1)
-    return grids.T.astype(np.int64)
-
 
 @dataclass
 class ChamNetResult:
@@ -98,29 +75,17 @@ class ChamNetResult:
                 "evaluations": self.evaluations}
 
 
-class _Recorder:
-    """Evaluations in order, replayed from a previous ``history.jsonl`` when resuming."""
+class Recorder:
+    """Evaluations in order, appended to the run folder's history and replayed from it on
+    resume (no stored evaluation is evaluated again)."""
 
-    def __init__(self, run_dir: Path | None, config: dict[str, Any]) -> None:
-        self.run_dir, self.entries, self.replay = run_dir, [], {}
-        if run_dir is None:
-            return
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config_path = run_dir / "config.json"
-        if config_path.exists():
-            stored = read_json(config_path, "run config")
-            if stored != json.loads(json.dumps(config)):
-                raise HwnasError(f"{config_path} holds a different search configuration: use "
-                                 f"another run directory to start a new search")
-            history = run_dir / "history.jsonl"
-            if history.exists():
-                for line in history.read_text().splitlines():
-                    if line.strip():
-                        entry = json.loads(line)
-                        self.replay[tuple(entry["choices"])] = entry
-                logger.info("resuming %s: %d stored evaluations", run_dir, len(self.replay))
-        else:
-            atomic_write_json(config_path, config)
+    def __init__(self, folder: RunFolder | None) -> None:
+        self.folder, self.entries = folder, []
+        stored = folder.read_history() if folder is not None else []
+        self.replay = {tuple(entry["choices"]): entry for entry in stored}
+        self.written = len(stored)
+        if stored:
+            logger.info("resuming %s: %d stored evaluations", folder.root, len(stored))
 
     def evaluate(self, evaluator: Any, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values, reports = np.full(len(choices), np.nan), np.full(len(choices), np.nan)
@@ -143,51 +108,26 @@ class _Recorder:
 
     def add(self, entries: list[dict[str, Any]]) -> None:
         self.entries.extend(entries)
-        if self.run_dir is not None:
-            text = "".join(json.dumps(entry) + "\n" for entry in self.entries)
-            atomic_write_text(self.run_dir / "history.jsonl", text)
+        if self.folder is not None and len(self.entries) > self.written:
+            self.folder.append_history(self.entries[self.written:])
+            self.written = len(self.entries)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise HwnasError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-class _WarmStartedGP(GaussianProcessPredictor):
-    """The GP predictor, its marginal-likelihood search started from the previous round's
-    hyper-parameters (a few points more barely move them: far fewer L-BFGS steps)."""
-
-    def __init__(self, kernel: Any, **options: Any) -> None:
-        super().__init__(**options)
-        self._start_kernel = kernel
-
-    def initial_kernel(self, X: np.ndarray) -> Any:
-        if self._start_kernel is None:
-            return super().initial_kernel(X)
-        return self._start_kernel
-
-
-class _Search:
+class Search:
     """State of one ChamNet run (kept in a class so each phase is a short method)."""
 
-    def __init__(self, space: Any, evaluator: Any, budgets: list[Budget], *, target: str,
-                 encoder: Callable[[np.ndarray], np.ndarray], seed: int,
-                 recorder: _Recorder, ga_config: GAConfig, pool_size: int,
-                 enumerate_limit: int) -> None:
+    def __init__(self, space: Any, evaluator: Any, budgets: list[Budget], config: ChamNetConfig,
+                 encoder: Callable[[np.ndarray], np.ndarray], recorder: Recorder) -> None:
         self.space, self.evaluator, self.budgets = space, evaluator, budgets
-        self.target, self.encoder, self.seed, self.recorder = target, encoder, seed, recorder
-        self.ga_config, self.pool_size = ga_config, pool_size
-        self.cardinalities = cardinalities_of(space)
-        self.choices = np.zeros((0, len(self.cardinalities)), dtype=np.int64)
+        self.config, self.encoder, self.recorder = config, encoder, recorder
+        self.decisions = space.decisions
+        self.choices = np.zeros((0, self.decisions.count), dtype=np.int64)
         self.values = np.zeros(0)
         self.feasible = np.zeros((0, len(budgets)), dtype=bool)
-        self.predicted: list[tuple[float, float]] = []
         self.pool = self.pool_feasible = None
         self.kernel = None  # hyper-parameters of the previous round's GP (warm start)
-        size = int(np.prod(self.cardinalities.astype(float)))
-        if size <= enumerate_limit:
-            self.pool = enumerate_choices(self.cardinalities)
+        if self.decisions.size <= config.enumerate_limit:
+            self.pool = self.decisions.enumerate()
             self.pool_feasible = np.stack([b.feasible(self.pool) for b in budgets], axis=1)
             for index, budget in enumerate(budgets):
                 if not self.pool_feasible[:, index].any():
@@ -195,21 +135,18 @@ class _Search:
                     raise budget.infeasible_error(costs.min(axis=0), len(self.pool))
 
     def rng(self, round_index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, round_index])
+        return np.random.default_rng([self.config.seed, round_index])
 
     def to_model(self, accuracy: np.ndarray) -> np.ndarray:
-        if self.target == "log_error":
+        if self.config.target == "log_error":
             return np.log(np.clip(100.0 - np.asarray(accuracy), 1e-3, None))
         return -np.asarray(accuracy, dtype=float)
 
     def to_accuracy(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.target == "log_error":
+        if self.config.target == "log_error":
             error = np.exp(mean)
             return 100.0 - error, error * std
         return -mean, std
-
-    def _evaluated_keys(self) -> set[bytes]:
-        return {row.tobytes() for row in self.choices}
 
     def initial(self, count: int) -> np.ndarray:
         """``count`` random feasible architectures, budgets taking turns."""
@@ -222,16 +159,17 @@ class _Search:
                         if self.pool[r].tobytes() not in taken][:1]
                 candidate = self.pool[rows[0]]
             else:
-                candidate = sample_feasible(self.cardinalities, self.budgets[budget_index], 1,
+                candidate = sample_feasible(self.decisions, self.budgets[budget_index], 1,
                                             rng, exclude=taken)[0]
             taken.add(candidate.tobytes())
             picks.append(candidate)
         return np.array(picks, dtype=np.int64)
 
     def fit(self, round_index: int) -> GaussianProcessPredictor:
-        predictor = _WarmStartedGP(self.kernel, seed=self.seed + round_index, restarts=0)
+        predictor = GaussianProcessPredictor(seed=self.config.seed + round_index, restarts=0,
+                                             start_kernel=self.kernel)
         predictor.fit(self.encoder(self.choices), self.to_model(self.values))
-        self.kernel = predictor._require_fitted().kernel_
+        self.kernel = predictor.kernel_state
         return predictor
 
     def incumbent(self, predictor: GaussianProcessPredictor, budget_index: int) -> float:
@@ -252,18 +190,18 @@ class _Search:
                 return expected_improvement(mean, std, best)
 
             mask = self.feasible[:, budget_index]
-            result = adaptive_ga(self.cardinalities, acquisition, [self.budgets[budget_index]],
-                                 rng=self.rng(1000 + round_index), config=self.ga_config,
+            result = adaptive_ga(self.decisions, acquisition, [self.budgets[budget_index]],
+                                 rng=self.rng(1000 + round_index), config=self.config.ga,
                                  initial=self.choices[mask])
             history = result.history
             rows = history["choices"][history["feasible"].astype(bool)]
             rows = np.unique(rows, axis=0)
         keys = np.array([row.tobytes() not in excluded for row in rows], dtype=bool)
         rows = rows[keys] if len(rows) else rows
-        if len(rows) > self.pool_size and self.pool is None:
+        if len(rows) > self.config.pool_size and self.pool is None:
             mean, std = predictor.model_posterior(self.encoder(rows))
             score = expected_improvement(mean, std, self.incumbent(predictor, budget_index))
-            rows = rows[np.argsort(-score, kind="stable")[: self.pool_size]]
+            rows = rows[np.argsort(-score, kind="stable")[: self.config.pool_size]]
         return rows
 
     def propose(self, predictor: GaussianProcessPredictor, count: int, round_index: int
@@ -271,7 +209,7 @@ class _Search:
         """``count`` picks by EI under each budget in turn (kriging-believer batches)."""
         shares = [count // len(self.budgets) + (i < count % len(self.budgets))
                   for i in range(len(self.budgets))]
-        excluded, picks = self._evaluated_keys(), []
+        excluded, picks = {row.tobytes() for row in self.choices}, []
         for budget_index, share in enumerate(shares):
             if share == 0:
                 continue
@@ -279,11 +217,11 @@ class _Search:
             if len(rows) == 0:
                 continue
             chosen = greedy_batch(predictor, self.encoder(rows), share, "expected_improvement",
-                                   self.incumbent(predictor, budget_index), 1.0)
+                                  self.incumbent(predictor, budget_index), 1.0)
             for position in chosen:
                 picks.append(rows[position])
                 excluded.add(rows[position].tobytes())
-        return np.array(picks, dtype=np.int64).reshape(-1, len(self.cardinalities))
+        return np.array(picks, dtype=np.int64).reshape(-1, self.decisions.count)
 
     def record(self, picks: np.ndarray, phase: str, round_index: int,
                predictor: GaussianProcessPredictor | None) -> None:
@@ -300,7 +238,7 @@ class _Search:
             entries.append({
                 "index": len(self.values) + row, "phase": phase, "round": round_index,
                 "choices": [int(c) for c in picks[row]],
-                "arch": describe_choices(self.space, picks[row]),
+                "arch": self.space.format(picks[row]),
                 "accuracy": float(values[row]),
                 "report": None if np.isnan(reports[row]) else float(reports[row]),
                 "predicted_mean": None if np.isnan(predicted_mean[row])
@@ -329,44 +267,63 @@ def predictor_quality(entries: list[dict[str, Any]]) -> dict[str, Any]:
             "what": "GP predictions of BO picks before they were evaluated"}
 
 
-def run_chamnet(space: Any, evaluator: Any, budgets: Sequence[Any], *, evaluations: int,
-                initial_samples: int = 10, batch_size: int = 5, seed: int = 0,
-                run_dir: str | Path | None = None, target: str = "log_error",
-                encoder: Callable[[np.ndarray], np.ndarray] | None = None,
-                ga_config: GAConfig | None = None, pool_size: int = 2000,
-                enumerate_limit: int = 50_000,
+def run_config(space: Any, evaluator: Any, budgets: Sequence[Budget],
+               config: ChamNetConfig) -> dict[str, Any]:
+    """What ``config.json`` records (and a resume compares: every setting that changes the
+    search, ``evaluations`` excluded)."""
+    return {"method": "chamnet", "space": space.name, "evaluator": evaluator.name,
+            "budgets": [budget.name for budget in budgets], **settings.to_dict(config)}
+
+
+def same_search(saved: dict[str, Any], current: dict[str, Any]) -> str | None:
+    others = ("method", "space", "evaluator", "budgets")
+    return first_difference({key: saved.get(key) for key in others},
+                            {key: current.get(key) for key in others}) \
+        or settings.resume_difference(ChamNetConfig, saved, current)
+
+
+def run_chamnet(space: Any, evaluator: Any, budgets: Sequence[Any],
+                config: ChamNetConfig | None = None, *, run_dir: str | Path | None = None,
+                resume: bool = False, encoder: Callable[[np.ndarray], np.ndarray] | None = None,
                 on_progress: Callable[[int, int], None] | None = None) -> ChamNetResult:
-    """Run ChamNet (module docstring) for ``evaluations`` evaluated architectures."""
-    evaluations = _check_int("evaluations", evaluations, 2)
-    initial_samples = min(_check_int("initial_samples", initial_samples, 2), evaluations)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
-    if target not in TARGETS:
-        raise HwnasError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+    """Run ChamNet (module docstring) for ``config.evaluations`` evaluated architectures;
+    ``encoder`` (default ``space.encode``) gives the GP's features of a choice matrix."""
+    config = config or ChamNetConfig()
     started = time.perf_counter()
     budget_list = make_budgets(budgets, space)
-    ga_config = ga_config or GAConfig(population=64, generations=25)
-    config = {"method": "chamnet", "space": getattr(space, "name", str(space)),
-              "evaluator": evaluator.name, "budgets": [b.name for b in budget_list],
-              "evaluations": evaluations, "initial_samples": initial_samples,
-              "batch_size": batch_size, "seed": seed, "target": target, "pool_size": pool_size}
-    recorder = _Recorder(None if run_dir is None else Path(run_dir), config)
-    search = _Search(space, evaluator, budget_list, target=target,
-                     encoder=encoder or default_encoder(space, evaluator), seed=seed,
-                     recorder=recorder, ga_config=ga_config, pool_size=pool_size,
-                     enumerate_limit=enumerate_limit)
+    folder = None if run_dir is None else open_run(
+        run_dir, command="chamnet", config=run_config(space, evaluator, budget_list, config),
+        resume=resume, compare=same_search)
+    try:
+        result = _search(space, evaluator, budget_list, config, encoder or space.encode,
+                         Recorder(folder), on_progress, started)
+        if folder is not None:
+            folder.write_result({key: value for key, value in result.to_dict().items()
+                                 if key != "evaluations"})
+        return result
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+def _search(space: Any, evaluator: Any, budgets: list[Budget], config: ChamNetConfig,
+            encoder: Callable[[np.ndarray], np.ndarray], recorder: Recorder,
+            on_progress: Callable[[int, int], None] | None, started: float) -> ChamNetResult:
+    search = Search(space, evaluator, budgets, config, encoder, recorder)
+    evaluations = config.evaluations
     phases = []
-    search.record(search.initial(initial_samples), "initial", 0, None)
+    search.record(search.initial(min(config.initial_samples, evaluations)), "initial", 0, None)
     phases.append({"phase": "initial", "evaluated": len(search.values),
                    "seconds": time.perf_counter() - started})
-    logger.info("ChamNet initial: %d random feasible architectures evaluated", initial_samples)
+    logger.info("ChamNet initial: %d random feasible architectures evaluated",
+                len(search.values))
     round_index = 0
     while len(search.values) < evaluations:
         round_index += 1
         phase_start = time.perf_counter()
         predictor = search.fit(round_index)
-        picks = search.propose(predictor, min(batch_size, evaluations - len(search.values)),
-                               round_index)
+        picks = search.propose(predictor, min(config.batch_size,
+                                              evaluations - len(search.values)), round_index)
         if len(picks) == 0:
             logger.info("ChamNet: no unevaluated feasible candidate left")
             break
@@ -377,15 +334,10 @@ def run_chamnet(space: Any, evaluator: Any, budgets: Sequence[Any], *, evaluatio
                     len(search.values), float(search.values.max()))
         if on_progress is not None:
             on_progress(len(search.values), evaluations)
-    result = _result(search, recorder.entries, budget_list, phases, started)
-    if run_dir is not None:
-        atomic_write_json(Path(run_dir) / "result.json",
-                          {key: value for key, value in result.to_dict().items()
-                           if key != "evaluations"})
-    return result
+    return _result(search, recorder.entries, budgets, phases, started)
 
 
-def _result(search: _Search, entries: list[dict[str, Any]], budgets: list[Budget],
+def _result(search: Search, entries: list[dict[str, Any]], budgets: list[Budget],
             phases: list[dict[str, Any]], started: float) -> ChamNetResult:
     best = []
     for index, budget in enumerate(budgets):

@@ -8,11 +8,10 @@ An evaluator maps a choice matrix ``[N, D]`` of its space to accuracies in perce
 
 Two evaluators:
 
-* :class:`NB201Evaluator`: tabular NAS-Bench-201 (Dong & Yang, ICLR 2020). Accuracy from any
-  column of ``nb201_accuracy.csv.gz``, and the per-device latency of any column of
-  ``nb201_latency.csv.gz`` as a vectorised cost (:meth:`NB201Evaluator.latency_cost`), so a whole
-  search runs on real numbers in seconds. Its :meth:`NB201Evaluator.encode` adds cell features to
-  the one-hot encoding (see :func:`nb201_features`).
+* :class:`NB201Evaluator`: tabular NAS-Bench-201 (Dong & Yang, ICLR 2020), accuracy from any
+  column of ``nb201_accuracy.csv.gz``; with the device columns of ``nb201_latency.csv.gz`` as
+  cost models (:class:`hwnas.cost.device_table.NB201Latency`) a whole search runs on real
+  numbers in seconds.
 * :class:`CifarTrainingEvaluator`: trains each architecture briefly on a CIFAR-10 subset with
   :func:`hwnas.train.loop.train` and returns its top-1 on a validation split carved from the
   training images (never the test split), one run directory per architecture.
@@ -28,14 +27,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.predictors.gp import one_hot_choices
 
 logger = logging.getLogger(__name__)
-
-#: input->output paths of the NB201 cell as edge indices (edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3)
-NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
-NONE_OP, CONV1, CONV3 = 0, 2, 3
-
 
 class Evaluator(Protocol):
     name: str
@@ -45,86 +38,34 @@ class Evaluator(Protocol):
     def report(self, choices: np.ndarray) -> np.ndarray | None: ...
 
 
-def nb201_features(choices: np.ndarray) -> np.ndarray:
-    """One-hot (6 edges x 5 ops) plus derived cell features, ``[N, 35]``.
-
-    A cell whose output is cut off from its input (a ``none`` on every input->output path)
-    scores ~10 % whatever its other ops, which one-hot features express poorly; so five features
-    computed over the *live* paths (no ``none`` op on them) are appended, scaled to [0, 2]:
-    output connected, live paths / 4, 3x3 convs on live paths / 6, 1x1 convs on live paths / 6,
-    and the most convs on one live path / 3. With a GP on these features and the log error
-    target, Kendall tau on held-out cells rises from ~0.45 (one-hot) to ~0.7 at 100 training
-    cells (``benchmarks/predictor.py``).
-    """
-    C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
-    alive = np.stack([(C[:, list(path)] != NONE_OP).all(axis=1) for path in NB201_PATHS], 1)
-    conv3 = np.zeros(len(C))
-    conv1 = np.zeros(len(C))
-    depth = np.zeros(len(C))
-    for k, path in enumerate(NB201_PATHS):
-        ops = C[:, list(path)]
-        threes, ones = (ops == CONV3).sum(1), (ops == CONV1).sum(1)
-        conv3 += alive[:, k] * threes
-        conv1 += alive[:, k] * ones
-        depth = np.maximum(depth, alive[:, k] * (threes + ones))
-    extra = np.stack([alive.any(1), alive.sum(1) / 4, conv3 / 6, conv1 / 6, depth / 3], axis=1)
-    return np.hstack([one_hot_choices(C, 5), 2.0 * extra])
-
-
 class NB201Evaluator:
-    """Tabular NAS-Bench-201 accuracy (search column, report column) and device latencies."""
+    """Tabular NAS-Bench-201 accuracy: a search column and a report column."""
 
     def __init__(self, search_column: str = "cifar10_test_200ep", *,
                  report_column: str | None = None, data_dir: str | Path | None = None) -> None:
-        from hwnas.data.tables import load_nb201_accuracy
+        from hwnas.data.tables import load_nb201_accuracy, load_nb201_latency
         from hwnas.spaces.nb201 import NB201Space
 
-        self.space = NB201Space()
-        self.data_dir = data_dir
+        self.space, self.data_dir = NB201Space(), data_dir
         table = load_nb201_accuracy(data_dir)
+        if table.keys != load_nb201_latency(data_dir).keys:
+            raise HwnasError(f"{table.source.name}: its rows are not in the order of "
+                             f"nb201_latency.csv.gz (the NB201 index)")
         self.search_column = search_column
         self.report_column = report_column or search_column
         self._search = table.column(search_column)
         self._report = table.column(self.report_column)
-        all_choices = np.asarray(self.space.all_choices(data_dir))
-        self._index = np.empty(5**6, dtype=np.int64)  # base-5 code -> NB201 index
-        self._index[self.code(all_choices)] = np.arange(len(all_choices))
         self.name = f"nb201:{search_column}"
-
-    @staticmethod
-    def code(choices: np.ndarray) -> np.ndarray:
-        C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
-        return C @ (5 ** np.arange(5, -1, -1))
 
     def indices(self, choices: np.ndarray) -> np.ndarray:
         """NB201 index (table row) of every row of ``choices``."""
-        C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
-        if C.shape[1] != 6 or (C < 0).any() or (C > 4).any():
-            raise HwnasError(f"NB201 choices must be [N, 6] op indices in 0..4, got {C.shape}")
-        return self._index[self.code(C)]
+        return self.space.indices(choices, self.data_dir)
 
     def evaluate(self, choices: np.ndarray) -> np.ndarray:
         return self._search[self.indices(choices)].astype(float)
 
     def report(self, choices: np.ndarray) -> np.ndarray:
         return self._report[self.indices(choices)].astype(float)
-
-    def encode(self, choices: np.ndarray) -> np.ndarray:
-        return nb201_features(choices)
-
-    def latency_cost(self, column: str) -> Any:
-        """Vectorised latency (ms) of one device column of ``nb201_latency.csv.gz``."""
-        from hwnas.data.tables import nb201_latency
-
-        values = nb201_latency(column, self.data_dir)
-        evaluator = self
-
-        def latency(choices: np.ndarray) -> np.ndarray:
-            return values[evaluator.indices(choices)]
-
-        latency.name = column  # type: ignore[attr-defined]
-        latency.unit = "ms"  # type: ignore[attr-defined]
-        return latency
 
     def best_feasible(self, feasible: np.ndarray) -> float:
         """Best report-column accuracy over the NB201 rows where ``feasible`` ([15625] bool)."""
@@ -178,8 +119,8 @@ class CifarTrainingEvaluator:
             if (folder / "result.json").exists():
                 results.append(float(read_json(folder / "result.json", "result")["final_top1"]))
                 continue
-            outcome = train(arch, self.data, self.recipe, folder, resume=True,
-                            threads=self.threads)
+            outcome = train(arch, self.data, self.recipe, folder,
+                            resume=(folder / "config.json").exists(), threads=self.threads)
             logger.info("trained %s: %.2f %%", folder.name, outcome.final_top1)
             results.append(float(outcome.final_top1))
         return np.array(results)

@@ -30,53 +30,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from hwnas.cost.budget import Budget
 from hwnas.errors import HwnasError
-from hwnas.evolution.costs import Budget
+from hwnas.evolution.config import GAConfig
+from hwnas.spaces.space import Decisions
 
 logger = logging.getLogger(__name__)
 
 Fitness = Callable[[np.ndarray], np.ndarray]
-
-
-def cardinalities_of(space: Any) -> np.ndarray:
-    """Options per dimension of a space (``space.cardinalities`` or layers x candidates)."""
-    if hasattr(space, "cardinalities"):
-        return np.asarray(space.cardinalities, dtype=np.int64)
-    return np.full(space.num_layers, space.num_candidates, dtype=np.int64)
-
-
-@dataclass(frozen=True, kw_only=True)
-class GAConfig:
-    """Hyper-parameters (Srinivas & Patnaik's recommended k1 = k3 = 1.0, k2 = k4 = 0.5)."""
-
-    population: int = 100
-    generations: int = 60
-    k1: float = 1.0
-    k2: float = 0.5
-    k3: float = 1.0
-    k4: float = 0.5
-    min_mutation: float = 0.02
-    patience: int = 5
-    tournament: int = 2
-    repair_attempts: int = 10
-    sampling_rounds: int = 50
-
-    def __post_init__(self) -> None:
-        for name in ("population", "generations", "patience", "tournament", "repair_attempts",
-                     "sampling_rounds"):
-            value = getattr(self, name)
-            minimum = 0 if name == "generations" else 1 if name != "population" else 2
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise HwnasError(f"GA {name} must be an integer >= {minimum}, got {value!r}")
-        for name in ("k1", "k2", "k3", "k4", "min_mutation"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not \
-                    0.0 <= value <= 1.0:
-                raise HwnasError(f"GA {name} must be a number in [0, 1], got {value!r}")
 
 
 @dataclass
@@ -118,19 +83,7 @@ class GAResult:
     seconds: float
 
 
-def random_choices(cardinalities: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(0, cardinalities, size=(count, len(cardinalities)))
-
-
-def mutate_matrix(choices: np.ndarray, rates: np.ndarray, cardinalities: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Each gene of row i changes to another option with probability ``rates[i]``."""
-    mask = (rng.random(choices.shape) < np.asarray(rates)[:, None]) & (cardinalities > 1)
-    offsets = rng.integers(1, np.maximum(cardinalities, 2), size=choices.shape)
-    return np.where(mask, (choices + offsets) % cardinalities, choices)
-
-
-def sample_feasible(cardinalities: np.ndarray, budget: Budget, count: int,
+def sample_feasible(decisions: Decisions, budget: Budget, count: int,
                     rng: np.random.Generator, *, rounds: int = 50,
                     exclude: set[bytes] | None = None) -> np.ndarray:
     """Up to ``count`` distinct random feasible rows in at most ``rounds`` batches; raises when
@@ -140,7 +93,7 @@ def sample_feasible(cardinalities: np.ndarray, budget: Budget, count: int,
     smallest = np.full(len(budget.constraints), np.inf)
     tried = 0
     for _ in range(rounds):
-        batch = random_choices(cardinalities, max(4 * count, 64), rng)
+        batch = decisions.sample(max(4 * count, 64), rng)
         costs = budget.costs(batch)
         tried += len(batch)
         smallest = np.minimum(smallest, costs.min(axis=0))
@@ -177,10 +130,10 @@ def _unique_rows(choices: np.ndarray, *extra: np.ndarray) -> tuple[np.ndarray, .
     return (choices[keep], *(array[keep] for array in extra))
 
 
-def _evolve_one(cardinalities: np.ndarray, fitness_function: Fitness, budget: Budget,
+def _evolve_one(decisions: Decisions, fitness_function: Fitness, budget: Budget,
                 rng: np.random.Generator, config: GAConfig, initial: np.ndarray | None,
                 history: History) -> tuple[np.ndarray, np.ndarray]:
-    population = sample_feasible(cardinalities, budget, config.population, rng,
+    population = sample_feasible(decisions, budget, config.population, rng,
                                  rounds=config.sampling_rounds)
     if initial is not None and len(initial):
         seeds = np.atleast_2d(np.asarray(initial, dtype=np.int64))
@@ -199,13 +152,13 @@ def _evolve_one(cardinalities: np.ndarray, fitness_function: Fitness, budget: Bu
         second = _tournament(fitness, count, config.tournament, rng)
         better = np.maximum(fitness[first], fitness[second])
         crossover = rng.random(count) < adaptive_rates(better, f_max, f_avg, config.k1, config.k3)
-        mix = rng.random((count, len(cardinalities))) < 0.5
-        children = np.where(crossover[:, None] & mix, population[second], population[first])
+        mixed = decisions.crossover(population[first], population[second], rng)
+        children = np.where(crossover[:, None], mixed, population[first])
         parent_fitness = np.where(crossover, better, fitness[first])
         rates = np.maximum(adaptive_rates(parent_fitness, f_max, f_avg, config.k2, config.k4),
                            floor)
-        children = mutate_matrix(children, rates, cardinalities, rng)
-        children = _repair(children, population[first], budget, cardinalities, rng, config,
+        children = decisions.mutate(children, rates, rng)
+        children = _repair(children, population[first], budget, decisions, rng, config,
                            history, generation)
         if len(children):
             child_fitness = np.asarray(fitness_function(children), dtype=float)
@@ -224,7 +177,7 @@ def _evolve_one(cardinalities: np.ndarray, fitness_function: Fitness, budget: Bu
     return population, fitness
 
 
-def _repair(children: np.ndarray, parents: np.ndarray, budget: Budget, cardinalities: np.ndarray,
+def _repair(children: np.ndarray, parents: np.ndarray, budget: Budget, decisions: Decisions,
             rng: np.random.Generator, config: GAConfig, history: History,
             generation: int) -> np.ndarray:
     """Keep feasible children; re-mutate the parents of infeasible ones a bounded number of
@@ -234,11 +187,11 @@ def _repair(children: np.ndarray, parents: np.ndarray, budget: Budget, cardinali
     history.add(children[~feasible], None, costs[~feasible], feasible[~feasible], generation)
     kept = [children[feasible]]
     pending = parents[~feasible]
-    rate = 1.0 / max(1, int((cardinalities > 1).sum()))
+    rate = 1.0 / max(1, decisions.searchable)
     for _ in range(config.repair_attempts):
         if not len(pending):
             break
-        attempt = mutate_matrix(pending, np.full(len(pending), rate), cardinalities, rng)
+        attempt = decisions.mutate(pending, np.full(len(pending), rate), rng)
         costs = budget.costs(attempt)
         ok = budget.feasible(attempt, costs)
         history.add(attempt[~ok], None, costs[~ok], ok[~ok], generation)
@@ -270,10 +223,11 @@ def hypervolume(fitness: np.ndarray, cost: np.ndarray, reference: Sequence[float
     return float(HV(ref_point=np.array([-reference[0], reference[1]]))(points))
 
 
-def adaptive_ga(cardinalities: Sequence[int] | np.ndarray, fitness: Fitness,
-                budgets: Sequence[Budget], *, rng: np.random.Generator,
-                config: GAConfig | None = None, initial: np.ndarray | None = None) -> GAResult:
-    """Maximise ``fitness`` (vectorised ``[P, D] -> [P]``) under each budget (module docstring).
+def adaptive_ga(decisions: Decisions, fitness: Fitness, budgets: Sequence[Budget], *,
+                rng: np.random.Generator, config: GAConfig | None = None,
+                initial: np.ndarray | None = None) -> GAResult:
+    """Maximise ``fitness`` (vectorised ``[P, D] -> [P]``) over a space's ``decisions`` under
+    each budget (module docstring); the search operators are the decisions' own.
 
     One population evolves per budget; the result holds the best feasible individual of each,
     the Pareto front (fitness vs the first constraint's cost) of every feasible candidate scored,
@@ -282,14 +236,11 @@ def adaptive_ga(cardinalities: Sequence[int] | np.ndarray, fitness: Fitness,
     if not isinstance(rng, np.random.Generator):
         raise HwnasError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     config = config or GAConfig()
-    cardinalities = np.asarray(cardinalities, dtype=np.int64)
-    if cardinalities.ndim != 1 or (cardinalities < 1).any():
-        raise HwnasError(f"cardinalities must be positive integers, got {cardinalities!r}")
     started = time.perf_counter()
     history = History()
     best_choices, best_fitness, populations = [], [], []
     for budget in budgets:
-        population, values = _evolve_one(cardinalities, fitness, budget, rng, config, initial,
+        population, values = _evolve_one(decisions, fitness, budget, rng, config, initial,
                                           history)
         best_choices.append(population[0].copy())
         best_fitness.append(float(values[0]))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -48,28 +49,6 @@ logger = logging.getLogger(__name__)
 
 KERNELS = ("matern+linear", "matern", "rbf")
 TARGET_TRANSFORMS = ("none", "log")
-
-
-def one_hot_choices(choices: np.ndarray, num_candidates: int) -> np.ndarray:
-    """One-hot encode ``[N, L]`` (or ``[L]``) candidate indices to ``[N, L * K]`` floats.
-
-    Position ``l * K + c`` is 1 when layer ``l`` picks candidate ``c`` (the FBNet 22 x 9 and
-    NB201 6 x 5 encodings).
-    """
-    array = np.asarray(choices)
-    single = array.ndim == 1
-    array = np.atleast_2d(array)
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
-        raise HwnasError(f"choices must be an integer array [N, layers], got {array.dtype} "
-                         f"with shape {np.shape(choices)}")
-    if array.size and (array.min() < 0 or array.max() >= num_candidates):
-        raise HwnasError(f"choices must lie in 0..{num_candidates - 1}, got values "
-                         f"{array.min()}..{array.max()}")
-    rows, layers = array.shape
-    encoded = np.zeros((rows, layers * num_candidates))
-    columns = np.arange(layers) * num_candidates + array
-    encoded[np.arange(rows)[:, None], columns] = 1.0
-    return encoded[0] if single else encoded
 
 
 def _checked_matrix(X: np.ndarray, what: str) -> np.ndarray:
@@ -93,6 +72,7 @@ class GaussianProcessPredictor:
         restarts: int = 1,
         seed: int = 0,
         blas_threads: int | None = 1,
+        start_kernel: Any = None,
     ) -> None:
         if kernel not in KERNELS:
             raise HwnasError(f"unknown GP kernel {kernel!r} (known: {', '.join(KERNELS)})")
@@ -115,6 +95,9 @@ class GaussianProcessPredictor:
         # GP matrices here are small (hundreds of rows): one BLAS thread is faster than several,
         # which on a shared machine mostly wait for each other (measured ~10x on 2 busy cores).
         self.blas_threads = blas_threads
+        #: a fitted kernel (``kernel_state`` of an earlier fit) to start the hyper-parameter
+        #: search from instead of :meth:`initial_kernel` (ChamNet's next BO round)
+        self.start_kernel = start_kernel
         self._regressor: GaussianProcessRegressor | None = None
 
     # ---- target space -----------------------------------------------------------------------
@@ -136,9 +119,8 @@ class GaussianProcessPredictor:
         return np.exp(transformed) if self.target_transform == "log" else transformed
 
     # ---- fitting -----------------------------------------------------------------------------
-    def initial_kernel(self, X: np.ndarray):
-        """The kernel the hyper-parameter fit starts from; override to warm-start it (ChamNet
-        starts each BO round from the previous round's fitted kernel)."""
+    def initial_kernel(self, X: np.ndarray) -> Any:
+        """The kernel the hyper-parameter fit starts from when no ``start_kernel`` is given."""
         # Start the length scale at the median pairwise distance: a scale-free choice that works
         # for one-hot (distances ~ sqrt(2 * Hamming)) and ordinal encodings alike.
         distances = pdist(X) if len(X) > 1 else np.array([1.0])
@@ -173,7 +155,7 @@ class GaussianProcessPredictor:
         spread = float(transformed.std())
         self._scale = spread if spread > 0 else 1.0  # constant targets: nothing to scale
         regressor = GaussianProcessRegressor(
-            kernel=self.initial_kernel(X),
+            kernel=self.initial_kernel(X) if self.start_kernel is None else self.start_kernel,
             n_restarts_optimizer=self.restarts,
             normalize_y=False,  # standardised above, so the log transform composes with it
             random_state=self.seed,
@@ -195,6 +177,11 @@ class GaussianProcessPredictor:
     @property
     def fitted_kernel(self) -> str:
         return str(self._require_fitted().kernel_)
+
+    @property
+    def kernel_state(self) -> Any:
+        """The fitted kernel object (a ``start_kernel`` for a later fit)."""
+        return self._require_fitted().kernel_
 
     @property
     def noise_variance(self) -> float:

@@ -81,10 +81,8 @@ def _loss_text(result: dict[str, Any], config: dict[str, Any]) -> str:
     else:
         text = (f"loss CE * 0.2 * max(1, LAT / T)^0.6 with budget T = {target:.3f} "
                 f"{result['cost_unit']}. ")
-    fixed = config.get("fixed_layers") or []
-    if fixed:
-        text += (f"Layers {', '.join(str(layer) for layer, _ in fixed)} (width/stride changes) "
-                 f"were fixed to {', '.join(sorted({name for _, name in fixed}))}. ")
+    if config.get("fix_transitions"):
+        text += f"The width/stride-changing layers were fixed to {config['fix_transitions']}. "
     return text
 
 
@@ -136,12 +134,12 @@ def _training_section(root: Path, latency: dict[str, Any]) -> list[str]:
                          "seconds": result["wall_seconds"], "run": run_name})
     if not rows:
         return []
-    settings = read_json(root / "settings.json", "demo settings")
+    recipe = read_json(root / "config.json", "demo config")["train"]
     lines = [
         "## Accuracy after one identical short recipe",
         "",
-        f"{settings['subset_per_class']} training images per class, {settings['train_epochs']} "
-        f"epochs, tested on {settings['test_per_class']} test images per class. A few minutes of "
+        f"{recipe['subset_per_class']} training images per class, {recipe['epochs']} "
+        f"epochs, tested on {recipe['test_per_class']} test images per class. A few minutes of "
         "CPU: the comparison is fair (same recipe and data) but far from converged accuracy.",
         "",
         "| network | measured ms | top-1 % | training s | run |",

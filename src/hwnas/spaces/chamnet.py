@@ -17,26 +17,29 @@ block has the group's stride. Settings:
   setting), 10 classes and deliberately small option sets (3 widths per group, expansions
   {3,4,6}, depths <= 3) so that its latency table (222 unique layer keys) is measured in minutes.
 
-An architecture is a tuple of option *indices*, one per dimension, in the order of
-:attr:`ChamNetSpace.dimension_names`: ``resolution, stem, width_1..7, depth_1..7,
-expansion_1..7, head``. :meth:`ChamNetSpace.encode` is the numeric vector a predictor sees (each
-dimension's value scaled to [0, 1] over its options); :meth:`ChamNetSpace.decode` inverts it.
+An architecture is one option *index* per decision, in the order of
+``ChamNetSpace.decisions.names``: ``resolution, stem, width_1..7, depth_1..7, expansion_1..7,
+head``. :meth:`ChamNetSpace.encode` is the numeric vector a predictor sees (each decision's
+value scaled to [0, 1] over its options).
 Unlike the FBNet space, a block's input width depends on the previous group's choice, so the
 space enumerates its distinct layers itself (:meth:`ChamNetSpace.unique_layer_shapes`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from hwnas.arch.build import LayerShape, conv_output_size
 from hwnas.arch.spec import ArchSpec, Block, FBNetBlock, HeadSpec, MBV2Block, SpecError, StemSpec
 from hwnas.errors import HwnasError
-from hwnas.spaces import operators
+from hwnas.spaces.space import (
+    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string,
+)
 
 NUM_GROUPS = 7
 IMAGENET_STRIDES = (1, 2, 2, 2, 1, 2, 1)  # MobileNetV2 Table 1
@@ -66,37 +69,20 @@ class ChamNetSpace:
             if len(per_group) != NUM_GROUPS:
                 raise SpecError(f"ChamNet space {self.name!r}: {label} needs {NUM_GROUPS} "
                                 f"groups, got {len(per_group)}")
-        for name, options in zip(self.dimension_names, self.options):
-            if not options or len(set(options)) != len(options) or min(options) <= 0:
-                raise SpecError(f"ChamNet space {self.name!r}: dimension {name} needs distinct "
-                                f"positive options, got {options!r}")
+        for name, options in zip(self.decisions.names, self.decisions.options):
+            if min(options) <= 0:
+                raise SpecError(f"ChamNet space {self.name!r}: decision {name} needs positive "
+                                f"options, got {options!r}")
 
-    # ---- dimensions -------------------------------------------------------------------------
-    @property
-    def dimension_names(self) -> tuple[str, ...]:
+    @functools.cached_property
+    def decisions(self) -> Decisions:
+        """``resolution, stem, width_1..7, depth_1..7, expansion_1..7, head``."""
         groups = range(1, NUM_GROUPS + 1)
-        return ("resolution", "stem", *(f"width_{g}" for g in groups),
-                *(f"depth_{g}" for g in groups), *(f"expansion_{g}" for g in groups), "head")
-
-    @property
-    def options(self) -> tuple[tuple[int, ...], ...]:
-        """The option values of every dimension, in :attr:`dimension_names` order."""
-        return (self.resolutions, self.stem_widths, *self.widths, *self.depths,
-                *self.expansions, self.head_widths)
-
-    @property
-    def num_dimensions(self) -> int:
-        return 3 + 3 * NUM_GROUPS
-
-    @property
-    def cardinalities(self) -> np.ndarray:
-        """Number of options of each dimension (``int64 [D]``)."""
-        return np.array([len(options) for options in self.options], dtype=np.int64)
-
-    @property
-    def size(self) -> int:
-        """Exact number of architectures: the product of the cardinalities."""
-        return int(np.prod([len(options) for options in self.options], dtype=object))
+        names = ("resolution", "stem", *(f"width_{g}" for g in groups),
+                 *(f"depth_{g}" for g in groups), *(f"expansion_{g}" for g in groups), "head")
+        options = (self.resolutions, self.stem_widths, *self.widths, *self.depths,
+                   *self.expansions, self.head_widths)
+        return Decisions(self.name, names, options)
 
     @property
     def resolution(self) -> int:
@@ -107,33 +93,12 @@ class ChamNetSpace:
                              f"one resolution: use a single-resolution space such as chamnet-cifar")
         return self.resolutions[0]
 
-    def lut_metadata(self) -> dict:
+    def lut_metadata(self) -> dict[str, Any]:
         """What a latency table stores about this space (see :mod:`hwnas.cost.lut`)."""
         return {"name": self.name, "resolution": self.resolution, "num_classes": self.num_classes,
-                "num_layers": self.num_dimensions, "candidates": list(self.dimension_names)}
+                "num_layers": self.decisions.count, "candidates": list(self.decisions.names)}
 
-    # ---- choices <-> values <-> architectures -----------------------------------------------
-    def _checked(self, choices: Sequence[int]) -> tuple[int, ...]:
-        try:
-            values = tuple(int(choice) for choice in choices)
-        except (TypeError, ValueError):
-            raise SpecError(f"space {self.name!r}: choices must be integers, got {choices!r}") \
-                from None
-        if len(values) != self.num_dimensions:
-            raise SpecError(f"space {self.name!r} needs {self.num_dimensions} choices, got "
-                            f"{len(values)}")
-        for name, value, options in zip(self.dimension_names, values, self.options):
-            if not 0 <= value < len(options):
-                raise SpecError(f"space {self.name!r}: choice {value} of {name} is not in "
-                                f"0..{len(options) - 1}")
-        return values
-
-    def values_of(self, choices: Sequence[int]) -> dict[str, int]:
-        """The option value of every dimension, e.g. ``{"resolution": 224, "stem": 32, ...}``."""
-        checked = self._checked(choices)
-        return {name: options[index]
-                for name, index, options in zip(self.dimension_names, checked, self.options)}
-
+    # ---- choices <-> architectures -----------------------------------------------------------
     def block(self, width: int, stride: int, expansion: int) -> Block:
         """One bottleneck: MBV2 (k3, ReLU6), or the released e=1 block with its 1x1 conv."""
         if expansion == 1 and self.e1_first_pointwise:
@@ -150,8 +115,8 @@ class ChamNetSpace:
                         dropout=self.dropout)
 
     def to_arch(self, choices: Sequence[int]) -> ArchSpec:
-        """The network of ``choices`` (one option index per dimension)."""
-        values = self.values_of(choices)
+        """The network of ``choices`` (one option index per decision)."""
+        values = self.decisions.values_of(choices)
         blocks = []
         for group in range(1, NUM_GROUPS + 1):
             for position in range(values[f"depth_{group}"]):
@@ -187,7 +152,7 @@ class ChamNetSpace:
             chosen[f"width_{group}"] = self.widths[group - 1].index(width)
             chosen[f"depth_{group}"] = self.depths[group - 1].index(depth)
             chosen[f"expansion_{group}"] = self.expansions[group - 1].index(expansion)
-        choices = tuple(chosen[name] for name in self.dimension_names)
+        choices = tuple(chosen[name] for name in self.decisions.names)
         if self.to_arch(choices) != arch:
             raise SpecError(f"architecture is not in space {self.name!r}")
         return choices
@@ -218,79 +183,17 @@ class ChamNetSpace:
         return None
 
     def contains(self, arch: ArchSpec) -> bool:
-        try:
-            self.choices_of(arch)
-        except SpecError:
-            return False
-        return True
+        return contains(self, arch)
 
-    # ---- numeric encoding -------------------------------------------------------------------
-    @property
-    def encoding_length(self) -> int:
-        return self.num_dimensions
+    def format(self, choices: Sequence[int]) -> str:
+        return self.to_arch(choices).to_string()
 
-    def encode_many(self, choices: np.ndarray) -> np.ndarray:
-        """``[N, D]`` option indices -> ``[N, D]`` floats: each value scaled to [0, 1] over its
-        dimension's options (0 for a dimension with one option)."""
-        array = np.atleast_2d(np.asarray(choices))
-        if array.ndim != 2 or array.shape[1] != self.num_dimensions or not np.issubdtype(
-                array.dtype, np.integer):
-            raise HwnasError(f"space {self.name!r}: choices must be an integer array "
-                             f"[N, {self.num_dimensions}], got shape {np.shape(choices)}")
-        if array.size and ((array < 0).any() or (array >= self.cardinalities).any()):
-            raise HwnasError(f"space {self.name!r}: choices out of range")
-        encoded = np.empty(array.shape, dtype=float)
-        for column, options in enumerate(self.options):
-            values = np.asarray(options, dtype=float)
-            low, high = values.min(), values.max()
-            scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-            encoded[:, column] = scaled[array[:, column]]
-        return encoded
+    def parse(self, text: str) -> tuple[int, ...]:
+        return parse_arch_string(self, text)
 
-    def encode(self, choices: Sequence[int]) -> np.ndarray:
-        return self.encode_many(np.asarray([self._checked(choices)]))[0]
-
-    def decode(self, vector: Sequence[float]) -> tuple[int, ...]:
-        """Inverse of :meth:`encode`: the nearest option of every dimension."""
-        array = np.asarray(vector, dtype=float)
-        if array.shape != (self.num_dimensions,) or not np.isfinite(array).all():
-            raise HwnasError(f"space {self.name!r}: an encoding has {self.num_dimensions} finite "
-                             f"values, got shape {array.shape}")
-        choices = []
-        for value, options in zip(array, self.options):
-            values = np.asarray(options, dtype=float)
-            low, high = values.min(), values.max()
-            scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-            choices.append(int(np.argmin(np.abs(scaled - value))))
-        return tuple(choices)
-
-    # ---- search operators: explicit numpy Generators ----------------------------------------
-    def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
-        """A uniformly random architecture (each dimension uniform over its options)."""
-        return operators.sample_choices(self.cardinalities, rng)
-
-    def sample(self, rng: np.random.Generator) -> ArchSpec:
-        return self.to_arch(self.sample_choices(rng))
-
-    def mutate_choices(self, choices: Sequence[int], rng: np.random.Generator,
-                       probability: float | None = None) -> tuple[int, ...]:
-        """Resample each searchable dimension with ``probability`` (default 1/searchable) to
-        another option; at least one dimension changes."""
-        return operators.mutate_choices(self._checked(choices), self.cardinalities, rng,
-                                        probability)
-
-    def mutate(self, arch: ArchSpec, rng: np.random.Generator,
-               probability: float | None = None) -> ArchSpec:
-        return self.to_arch(self.mutate_choices(self.choices_of(arch), rng, probability))
-
-    def crossover_choices(self, first: Sequence[int], second: Sequence[int],
-                          rng: np.random.Generator) -> tuple[int, ...]:
-        """Uniform crossover: each dimension from either parent with probability 1/2."""
-        return operators.crossover_choices(self._checked(first), self._checked(second), rng)
-
-    def crossover(self, first: ArchSpec, second: ArchSpec, rng: np.random.Generator) -> ArchSpec:
-        return self.to_arch(self.crossover_choices(self.choices_of(first),
-                                                   self.choices_of(second), rng))
+    def encode(self, matrix: np.ndarray) -> np.ndarray:
+        """Each decision's value scaled to [0, 1] over its options, ``[N, 24]``."""
+        return self.decisions.scaled(matrix)
 
     # ---- distinct layers (for latency tables and per-group cost tables) ---------------------
     def group_input_sizes(self, resolution: int) -> tuple[int, ...]:
@@ -336,6 +239,41 @@ class ChamNetSpace:
                 previous = widths
             for in_width, width in itertools.product(previous, self.head_widths):
                 yield self.head_layer(resolution, in_width, width)
+
+    def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction:
+        """``stem + sum_g [first_g + (depth_g - 1) repeat_g] + head``, every table indexed by
+        the decisions it depends on (resolution, previous width, width, expansion) and filled
+        once from the space's distinct layers, so a population is priced by look-ups."""
+        resolutions = self.resolutions
+        stem = np.array([[price(self.stem_layer(r, w)) for w in self.stem_widths]
+                         for r in resolutions])
+        first, repeat, previous = [], [], self.stem_widths
+        for group in range(1, NUM_GROUPS + 1):
+            widths, expansions = self.widths[group - 1], self.expansions[group - 1]
+            first.append(np.array([[[[price(self.block_layer(r, group, p, w, e, True))
+                                      for e in expansions] for w in widths] for p in previous]
+                                   for r in resolutions]))
+            repeat.append(np.array([[[price(self.block_layer(r, group, w, w, e, False))
+                                      if max(self.depths[group - 1]) > 1 else 0.0
+                                      for e in expansions] for w in widths]
+                                    for r in resolutions]))
+            previous = widths
+        head = np.array([[[price(self.head_layer(r, p, h)) for h in self.head_widths]
+                          for p in previous] for r in resolutions])
+        depth_values = [np.asarray(d) for d in self.depths]
+
+        def sums(choices: np.ndarray) -> np.ndarray:
+            C = np.atleast_2d(np.asarray(choices))
+            r, widths, depths, expansions = C[:, 0], C[:, 2:9], C[:, 9:16], C[:, 16:23]
+            total, previous_width = stem[r, C[:, 1]].astype(float), C[:, 1]
+            for g in range(NUM_GROUPS):
+                total = total + first[g][r, previous_width, widths[:, g], expansions[:, g]]
+                total = total + (depth_values[g][depths[:, g]] - 1) * \
+                    repeat[g][r, widths[:, g], expansions[:, g]]
+                previous_width = widths[:, g]
+            return total + head[r, previous_width, C[:, 23]]
+
+        return sums
 
 
 def chamnet_space(setting: str = "imagenet", *, num_classes: int | None = None,

@@ -19,7 +19,7 @@ choices and an identity for others, which one masked max-width block cannot be. 
 dropped to keep the latency table small. The stem and head widths are fixed.
 
 An architecture is a tuple of option indices, one per decision in the order of
-:attr:`DMaskingSpace.decision_names` (resolution, width_1..7, layer_0..21);
+``DMaskingSpace.decisions.names`` (resolution, width_1..7, layer_0..21);
 :meth:`DMaskingSpace.to_arch` turns it into a
 normal :class:`ArchSpec` at the chosen resolution. A layer's input width depends on the
 previous stage's choice, so the space lists its distinct layers itself
@@ -34,13 +34,16 @@ import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from hwnas.arch.build import LayerShape, conv_output_size, walk
 from hwnas.arch.spec import ArchSpec, HeadSpec, SpecError, StemSpec
 from hwnas.spaces.fbnet import FBNET_DEPTHS, FBNET_WIDTHS, candidate_block
+from hwnas.spaces.space import (
+    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string, walk_sums,
+)
 
 CIFAR_STRIDES = (1, 1, 2, 2, 1, 2, 1)  # FBNet / HW-NAS-Bench CIFAR setting
 WIDTH_FACTORS = (0.5, 0.75, 1.0)
@@ -124,27 +127,18 @@ class DMaskingSpace:
         return self.head.num_classes
 
     @cached_property
-    def decision_names(self) -> tuple[str, ...]:
-        return (("resolution",) + tuple(f"width_{s + 1}" for s in range(self.num_stages))
-                + tuple(f"layer_{layer.index}" for layer in self.layers))
-
-    @cached_property
-    def options(self) -> tuple[tuple, ...]:
-        """The option values of every decision, in :attr:`decision_names` order."""
-        return ((self.resolutions,) + self.stage_widths
-                + tuple(layer.candidates for layer in self.layers))
-
-    @cached_property
-    def decision_sizes(self) -> tuple[int, ...]:
-        return tuple(len(options) for options in self.options)
+    def decisions(self) -> Decisions:
+        """``resolution, width_1..7, layer_0..21`` with their option values."""
+        names = (("resolution",) + tuple(f"width_{s + 1}" for s in range(self.num_stages))
+                 + tuple(f"layer_{layer.index}" for layer in self.layers))
+        options = ((self.resolutions,) + self.stage_widths
+                   + tuple(layer.candidates for layer in self.layers))
+        return Decisions(self.name, names, options)
 
     @property
-    def num_decisions(self) -> int:
-        return len(self.decision_sizes)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.decision_sizes, dtype=object))
+    def first_layer_decision(self) -> int:
+        """The row of ``layer_0`` among the decisions (after the resolution and the widths)."""
+        return 1 + self.num_stages
 
     def input_widths(self, layer: LayerPlan) -> tuple[int, ...]:
         """The width options entering ``layer``: the previous stage's (the stem's for layer 0)."""
@@ -156,28 +150,13 @@ class DMaskingSpace:
         return (self.stem.out_channels,)
 
     # ---- choices <-> architectures ----------------------------------------------------------
-    def _checked(self, choices: Sequence[int]) -> tuple[int, ...]:
-        try:
-            values = tuple(int(choice) for choice in choices)
-        except (TypeError, ValueError):
-            raise SpecError(f"space {self.name!r}: choices must be integers, got {choices!r}") \
-                from None
-        if len(values) != self.num_decisions:
-            raise SpecError(f"space {self.name!r} needs {self.num_decisions} choices, got "
-                            f"{len(values)}")
-        for name, value, size in zip(self.decision_names, values, self.decision_sizes):
-            if not 0 <= value < size:
-                raise SpecError(f"space {self.name!r}: choice {value} of {name} is not in "
-                                f"0..{size - 1}")
-        return values
-
     def to_arch(self, choices: Sequence[int]) -> ArchSpec:
         """The plain network of ``choices`` (resolution, stage widths, layer blocks)."""
-        choices = self._checked(choices)
+        choices = self.decisions.checked(choices)
         resolution = self.resolutions[choices[0]]
         widths = [self.stage_widths[s][choices[1 + s]] for s in range(self.num_stages)]
         blocks = tuple(
-            candidate_block(layer.candidates[choices[1 + self.num_stages + layer.index]],
+            candidate_block(layer.candidates[choices[self.first_layer_decision + layer.index]],
                             widths[layer.stage], layer.stride, True)
             for layer in self.layers
         )
@@ -211,18 +190,21 @@ class DMaskingSpace:
         return tuple(choices)
 
     def contains(self, arch: ArchSpec) -> bool:
-        try:
-            self.choices_of(arch)
-        except SpecError:
-            return False
-        return True
+        return contains(self, arch)
 
-    def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
-        return tuple(int(rng.integers(size)) for size in self.decision_sizes)
+    def format(self, choices: Sequence[int]) -> str:
+        return self.to_arch(choices).to_string()
 
-    def sample(self, rng: np.random.Generator) -> ArchSpec:
-        """A uniformly random architecture of the space."""
-        return self.to_arch(self.sample_choices(rng))
+    def parse(self, text: str) -> tuple[int, ...]:
+        return parse_arch_string(self, text)
+
+    def encode(self, matrix: np.ndarray) -> np.ndarray:
+        """One indicator block per decision."""
+        return self.decisions.one_hot(matrix)
+
+    def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction:
+        """Per network (a layer's input width depends on the previous stage's choice)."""
+        return walk_sums(self, price)
 
     def largest_choices(self) -> tuple[int, ...]:
         """Largest resolution and widths, the first (k3_e1) block everywhere."""
@@ -230,11 +212,11 @@ class DMaskingSpace:
                 *(len(widths) - 1 for widths in self.stage_widths), *([0] * self.num_layers))
 
     # ---- latency tables ---------------------------------------------------------------------
-    def lut_metadata(self) -> dict:
+    def lut_metadata(self) -> dict[str, Any]:
         """What a latency table stores about this space (see :mod:`hwnas.cost.lut`)."""
         return {"name": self.name, "resolution": self.resolution,
                 "resolutions": list(self.resolutions), "num_classes": self.num_classes,
-                "num_layers": self.num_layers, "candidates": list(self.decision_names)}
+                "num_layers": self.num_layers, "candidates": list(self.decisions.names)}
 
     def table_widths(self, widths: tuple[int, ...]) -> tuple[int, ...]:
         """The width options a latency table of this space measures (all, or the extremes)."""

@@ -9,20 +9,24 @@ choosing one of 9 candidates. Only the first layer of a stage has the stage's st
   (HW-NAS-Bench's CIFAR setting); ``fbnet-cifar100`` the same with 100 classes, which is what the
   real-device tables in ``fbnet_lut_cifar100.json`` price.
 
-An architecture in the space is a tuple of candidate indices, one per layer (the HW-NAS-Bench
-``arch_index`` order); :meth:`LayerwiseSpace.to_arch` turns it into an :class:`ArchSpec`.
+An architecture in the space is one candidate index per layer (the HW-NAS-Bench ``arch_index``
+order); :meth:`LayerwiseSpace.to_arch` turns it into an :class:`ArchSpec`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from hwnas.arch.build import LayerShape, walk
 from hwnas.arch.spec import ArchSpec, Block, FBNetBlock, HeadSpec, SkipBlock, SpecError, StemSpec
-from hwnas.spaces import operators
+from hwnas.spaces.space import (
+    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string,
+)
 
 FBNET_CANDIDATES = (
     "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
@@ -95,19 +99,15 @@ class LayerwiseSpace:
     def num_candidates(self) -> int:
         return len(self.candidates)
 
-    @property
-    def cardinalities(self) -> tuple[int, ...]:
-        """Options per dimension (every layer has all candidates)."""
-        return (self.num_candidates,) * self.num_layers
-
-    @property
-    def size(self) -> int:
-        """Exact number of architectures: candidates ** layers."""
-        return self.num_candidates**self.num_layers
+    @functools.cached_property
+    def decisions(self) -> Decisions:
+        """One decision per searchable layer, every candidate at each."""
+        return Decisions(self.name, tuple(f"layer_{layer}" for layer in range(self.num_layers)),
+                         (self.candidates,) * self.num_layers)
 
     def to_arch(self, choices: Sequence[int]) -> ArchSpec:
         """The architecture with candidate ``choices[l]`` at searchable layer ``l``."""
-        choices = self._checked(choices)
+        choices = self.decisions.checked(choices)
         blocks = tuple(
             candidate_block(self.candidates[choice], out_channels, stride, self.e1_first_pointwise)
             for choice, (out_channels, stride) in zip(choices, self.layer_shapes)
@@ -152,57 +152,54 @@ class LayerwiseSpace:
         return tuple(choices)
 
     def contains(self, arch: ArchSpec) -> bool:
-        try:
-            self.choices_of(arch)
-        except SpecError:
-            return False
-        return True
+        return contains(self, arch)
 
-    def _checked(self, choices: Sequence[int]) -> tuple[int, ...]:
-        choices = tuple(int(choice) for choice in choices)
-        if len(choices) != self.num_layers:
-            raise SpecError(
-                f"space {self.name!r} needs {self.num_layers} choices, got {len(choices)}"
-            )
-        for index, choice in enumerate(choices):
-            if not 0 <= choice < self.num_candidates:
-                raise SpecError(
-                    f"space {self.name!r}: choice {choice} at layer {index} is not in "
-                    f"0..{self.num_candidates - 1}"
-                )
-        return choices
+    def format(self, choices: Sequence[int]) -> str:
+        return self.to_arch(choices).to_string()
 
-    # ---- search operators: all take an explicit numpy Generator ----------------------------
-    def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
-        return operators.sample_choices(self.cardinalities, rng)
+    def parse(self, text: str) -> tuple[int, ...]:
+        return parse_arch_string(self, text)
 
-    def sample(self, rng: np.random.Generator) -> ArchSpec:
-        """A uniformly random architecture of the space."""
-        return self.to_arch(self.sample_choices(rng))
+    def encode(self, matrix: np.ndarray) -> np.ndarray:
+        """One-hot, ``[N, layers x candidates]``: position ``l * K + i`` is layer ``l``'s
+        candidate ``i``."""
+        return self.decisions.one_hot(matrix)
 
-    def mutate_choices(
-        self, choices: Sequence[int], rng: np.random.Generator, probability: float | None = None
-    ) -> tuple[int, ...]:
-        """Another candidate at each layer with ``probability`` (default 1/layers); at least
-        one layer changes (:func:`hwnas.spaces.operators.mutate_choices`)."""
-        return operators.mutate_choices(self._checked(choices), self.cardinalities, rng,
-                                        probability)
+    # ---- layers and their costs -------------------------------------------------------------
+    def lut_metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "resolution": self.resolution,
+                "num_classes": self.head.num_classes, "num_layers": self.num_layers,
+                "candidates": list(self.candidates)}
 
-    def mutate(
-        self, arch: ArchSpec, rng: np.random.Generator, probability: float | None = None
-    ) -> ArchSpec:
-        return self.to_arch(self.mutate_choices(self.choices_of(arch), rng, probability))
+    def uniform_walks(self) -> list[list[LayerShape]]:
+        """The shape walk of the all-candidate-``i`` network, for every ``i``. A layer's input
+        shape does not depend on earlier choices (every candidate of a layer has its width and
+        stride), so these walks hold every (layer, candidate) pair of the space."""
+        return [walk(self.to_arch([candidate] * self.num_layers))
+                for candidate in range(self.num_candidates)]
 
-    def crossover_choices(
-        self, first: Sequence[int], second: Sequence[int], rng: np.random.Generator
-    ) -> tuple[int, ...]:
-        """Uniform crossover: each layer comes from either parent with probability 1/2."""
-        return operators.crossover_choices(self._checked(first), self._checked(second), rng)
+    def unique_layer_shapes(self) -> Iterator[LayerShape]:
+        for layers in self.uniform_walks():
+            yield from layers
 
-    def crossover(self, first: ArchSpec, second: ArchSpec, rng: np.random.Generator) -> ArchSpec:
-        return self.to_arch(
-            self.crossover_choices(self.choices_of(first), self.choices_of(second), rng)
-        )
+    def layer_matrix(self, price: LayerPriceFunction) -> tuple[float, np.ndarray]:
+        """``(price(stem) + price(head), matrix[layer, candidate])`` of ``price``."""
+        matrix = np.zeros((self.num_layers, self.num_candidates))
+        constant = 0.0
+        for candidate, layers in enumerate(self.uniform_walks()):
+            matrix[:, candidate] = [price(layer) for layer in layers[1:-1]]
+            constant = price(layers[0]) + price(layers[-1])
+        return constant, matrix
+
+    def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction:
+        """``constant + sum_l matrix[l, C[:, l]]`` of :meth:`layer_matrix`."""
+        constant, matrix = self.layer_matrix(price)
+        rows = np.arange(self.num_layers)
+
+        def sums(choices: np.ndarray) -> np.ndarray:
+            return constant + matrix[rows, np.atleast_2d(choices)].sum(axis=1)
+
+        return sums
 
 
 def fbnet_space(

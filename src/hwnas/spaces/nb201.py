@@ -11,22 +11,26 @@ i.e. edges ``0->1, 0->2, 1->2, 0->3, 1->3, 2->3`` (``op~j`` on the part for node
 ``arch_index`` order, which is not a product order), so :meth:`NB201Space.index_of` looks it up
 in ``nb201_latency.csv.gz``.
 
-This space is not an :class:`~hwnas.arch.spec.ArchSpec` space: no network is built from it, and
-its evaluator is tabular (:func:`hwnas.data.tables.nb201_latency`, ``nb201_accuracy``). Method
-names follow :class:`~hwnas.spaces.fbnet.LayerwiseSpace` where they make sense ("layers" are the
-6 edges, "candidates" the 5 operations).
+No network is built from a cell here: its evaluator is tabular (``nb201_accuracy.csv.gz``,
+:class:`hwnas.evolution.evaluators.NB201Evaluator`) and so are its device latencies
+(:class:`hwnas.cost.device_table.NB201Latency`).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from hwnas.errors import HwnasError
-from hwnas.spaces import operators
+from hwnas.arch.build import LayerShape
+from hwnas.arch.spec import ArchSpec
+from hwnas.data.paths import data_file
+from hwnas.data.tables import NB201_LATENCY_FILE, load_nb201_table
+from hwnas.errors import HwnasError, SpecError
+from hwnas.spaces.space import ChoiceFunction, Decisions, LayerPriceFunction, contains
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (source node, target node) of each edge, in the order of the official string
@@ -70,7 +74,7 @@ def parse_arch_str(arch_str: str) -> tuple[int, ...]:
 
 def format_arch_str(choices: Sequence[int]) -> str:
     """The official NB201 string of 6 op indices (inverse of :func:`parse_arch_str`)."""
-    choices = NB201Space()._checked(choices)
+    choices = NB201Space().decisions.checked(choices)
     parts, position = [], 0
     for size in _NODE_SIZES:
         edges = [f"{NB201_OPS[choices[position + source]]}~{source}" for source in range(size)]
@@ -79,149 +83,140 @@ def format_arch_str(choices: Sequence[int]) -> str:
     return "+".join(parts)
 
 
-@functools.lru_cache(maxsize=4)
-def _index_by_choices(source: Path) -> dict[tuple[int, ...], int]:
-    from hwnas.data.tables import _load_nb201
-
-    table = _load_nb201(source)
-    return {parse_arch_str(key): index for index, key in enumerate(table.keys)}
-
-
 class NB201Space:
-    """The 15,625-cell NAS-Bench-201 space; architectures are 6-tuples of op indices."""
+    """The 15,625-cell NAS-Bench-201 space; architectures are 6-tuples of op indices.
+
+    No network is built from a cell here (its accuracies and device latencies are tabulated):
+    :meth:`to_arch` and :meth:`choices_of` say so, and :meth:`format` / :meth:`parse` are the
+    cell's identity, the official string.
+    """
 
     name = "nb201"
     candidates = NB201_OPS
     edges = NB201_EDGES
 
-    @property
-    def num_layers(self) -> int:
-        """Number of searchable edges (6)."""
-        return len(NB201_EDGES)
+    @functools.cached_property
+    def decisions(self) -> Decisions:
+        """One decision per edge ``j -> i`` of the cell, each one of the 5 operations."""
+        return Decisions(self.name, tuple(f"edge_{j}-{i}" for j, i in NB201_EDGES),
+                         (NB201_OPS,) * len(NB201_EDGES))
 
-    @property
-    def num_candidates(self) -> int:
-        return len(NB201_OPS)
+    def to_arch(self, choices: Sequence[int]) -> ArchSpec:
+        raise HwnasError(f"space nb201 builds no network here ({self.format(choices)} is "
+                         f"evaluated from the NAS-Bench-201 tables)")
 
-    @property
-    def size(self) -> int:
-        return self.num_candidates**self.num_layers
+    def choices_of(self, arch: ArchSpec) -> tuple[int, ...]:
+        raise SpecError("architecture is not in space 'nb201': its cells are not ArchSpec "
+                        "networks (give the official cell string)")
 
-    @property
-    def encoding_length(self) -> int:
-        """Length of :meth:`encode`'s one-hot vector (6 edges x 5 ops = 30)."""
-        return self.num_layers * self.num_candidates
+    def contains(self, arch: ArchSpec) -> bool:
+        return contains(self, arch)
 
-    def parse(self, arch_str: str) -> tuple[int, ...]:
-        return parse_arch_str(arch_str)
+    def parse(self, text: str) -> tuple[int, ...]:
+        return parse_arch_str(text)
 
     def format(self, choices: Sequence[int]) -> str:
         return format_arch_str(choices)
 
-    def contains(self, choices: Sequence[int]) -> bool:
-        try:
-            self._checked(choices)
-        except HwnasError:
-            return False
-        return True
+    def encode(self, matrix: np.ndarray) -> np.ndarray:
+        """:func:`cell_features`."""
+        return cell_features(self.decisions.matrix(matrix))
 
-    def _checked(self, choices: Sequence[int]) -> tuple[int, ...]:
-        try:
-            values = tuple(int(choice) for choice in choices)
-        except (TypeError, ValueError):
-            raise HwnasError(f"NB201 architecture must be 6 op indices, got {choices!r}") from None
-        if len(values) != self.num_layers or any(
-            not 0 <= value < self.num_candidates for value in values
-        ):
-            raise HwnasError(
-                f"NB201 architecture must be {self.num_layers} op indices in "
-                f"0..{self.num_candidates - 1}, got {choices!r}"
-            )
-        return values
+    def lut_metadata(self) -> dict[str, Any]:
+        raise HwnasError(self._no_layers)
 
-    # ---- the benchmark's index order ---------------------------------------------------------
+    def unique_layer_shapes(self) -> Iterator[LayerShape]:
+        raise HwnasError(self._no_layers)
+
+    def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction:
+        raise HwnasError(self._no_layers)
+
+    _no_layers = ("space nb201 has no layer table: price it with a device column of "
+                  "nb201_latency.csv.gz (nb201:<column>)")
+
+    # ---- the benchmark's index order -------------------------------------------------------
+    def indices(self, matrix: np.ndarray, data_dir: str | Path | None = None) -> np.ndarray:
+        """The NB201 index (table row) of every row of a choice matrix."""
+        codes = self.decisions.matrix(matrix) @ (5 ** np.arange(5, -1, -1))
+        return _table_order(data_dir).rows[codes]
+
     def index_of(self, choices: Sequence[int], data_dir: str | Path | None = None) -> int:
         """The official NB201 index (row of the benchmark tables) of an architecture."""
-        from hwnas.data.paths import data_file
-        from hwnas.data.tables import NB201_LATENCY_FILE
-
-        source = data_file(NB201_LATENCY_FILE, data_dir).resolve()
-        return _index_by_choices(source)[self._checked(choices)]
+        return int(self.indices(np.array([self.decisions.checked(choices)]), data_dir)[0])
 
     def choices_at(self, index: int, data_dir: str | Path | None = None) -> tuple[int, ...]:
         """The architecture at NB201 index ``index`` (inverse of :meth:`index_of`)."""
-        return tuple(int(op) for op in self.all_choices(data_dir)[self._checked_index(index)])
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
+                0 <= index < self.decisions.size):
+            raise HwnasError(f"NB201 index must be an integer in 0..{self.decisions.size - 1}, "
+                             f"got {index!r}")
+        return tuple(int(op) for op in self.all_choices(data_dir)[int(index)])
 
     def all_choices(self, data_dir: str | Path | None = None) -> np.ndarray:
         """``[15625, 6]`` op indices of every cell, row ``i`` = NB201 index ``i`` (read-only)."""
-        from hwnas.data.paths import data_file
-        from hwnas.data.tables import NB201_LATENCY_FILE
+        return _table_order(data_dir).choices
 
-        return _choices_in_table_order(data_file(NB201_LATENCY_FILE, data_dir).resolve())
 
-    def _checked_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
-            0 <= index < self.size
-        ):
-            raise HwnasError(f"NB201 index must be an integer in 0..{self.size - 1}, got {index!r}")
-        return int(index)
+@dataclass(frozen=True)
+class TableOrder:
+    """The NB201 index order of the tables: the cell of each row, the row of each cell."""
 
-    # ---- search operators: all take an explicit numpy Generator --------------------------------
-    def sample_choices(self, rng: np.random.Generator) -> tuple[int, ...]:
-        """A uniformly random cell."""
-        return operators.sample_choices(self.cardinalities, rng)
+    choices: np.ndarray  # [15625, 6]
+    rows: np.ndarray  # base-5 code of a cell -> its row
 
-    @property
-    def cardinalities(self) -> tuple[int, ...]:
-        """Options per edge."""
-        return (self.num_candidates,) * self.num_layers
 
-    def mutate_choices(
-        self, choices: Sequence[int], rng: np.random.Generator, probability: float | None = None
-    ) -> tuple[int, ...]:
-        """Give each edge another op with ``probability`` (default 1/6); at least one changes."""
-        return operators.mutate_choices(self._checked(choices), self.cardinalities, rng,
-                                        probability)
-
-    def crossover_choices(
-        self, first: Sequence[int], second: Sequence[int], rng: np.random.Generator
-    ) -> tuple[int, ...]:
-        """Uniform crossover: each edge comes from either parent with probability 1/2."""
-        return operators.crossover_choices(self._checked(first), self._checked(second), rng)
-
-    def encode(self, choices: Sequence[int]) -> np.ndarray:
-        """One-hot vector of length 30: position ``5 * edge + op`` is 1."""
-        vector = np.zeros(self.encoding_length)
-        for edge, op in enumerate(self._checked(choices)):
-            vector[edge * self.num_candidates + op] = 1.0
-        return vector
-
-    def encode_many(self, choices: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`encode` of a ``[N, 6]`` array -> ``[N, 30]``."""
-        from hwnas.predictors.gp import one_hot_choices
-
-        return one_hot_choices(choices, self.num_candidates)
-
-    def decode(self, vector: Sequence[float]) -> tuple[int, ...]:
-        """Inverse of :meth:`encode`; raises unless each edge's block is exactly one-hot."""
-        array = np.asarray(vector, dtype=float)
-        if array.shape != (self.encoding_length,):
-            raise HwnasError(
-                f"NB201 encoding must have length {self.encoding_length}, got shape {array.shape}"
-            )
-        blocks = array.reshape(self.num_layers, self.num_candidates)
-        if not (np.isin(blocks, (0.0, 1.0)).all() and (blocks.sum(axis=1) == 1).all()):
-            raise HwnasError("NB201 encoding is not one-hot per edge")
-        return tuple(int(op) for op in blocks.argmax(axis=1))
+def _table_order(data_dir: str | Path | None) -> TableOrder:
+    return _table_order_of(data_file(NB201_LATENCY_FILE, data_dir).resolve())
 
 
 @functools.lru_cache(maxsize=4)
-def _choices_in_table_order(source: Path) -> np.ndarray:
-    from hwnas.data.tables import _load_nb201
-
-    choices = np.array([parse_arch_str(key) for key in _load_nb201(source).keys], dtype=np.int64)
+def _table_order_of(source: Path) -> TableOrder:
+    table = load_nb201_table(source)
+    choices = np.empty((len(table.keys), len(NB201_EDGES)), dtype=np.int64)
+    for row, key in enumerate(table.keys):
+        try:
+            choices[row] = parse_arch_str(key)
+        except HwnasError as error:
+            raise HwnasError(f"{source.name}: row {row}: {error}") from None
+    rows = np.full(5 ** len(NB201_EDGES), -1, dtype=np.int64)
+    rows[choices @ (5 ** np.arange(5, -1, -1))] = np.arange(len(choices))
+    if (rows < 0).any():
+        raise HwnasError(f"{source.name}: arch_str values do not cover every cell once")
     choices.setflags(write=False)
-    return choices
+    rows.setflags(write=False)
+    return TableOrder(choices, rows)
+
+
+#: input->output paths of the cell as edge indices (edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3)
+NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
+NONE_OP, CONV1, CONV3 = 0, 2, 3
+
+
+def cell_features(choices: np.ndarray) -> np.ndarray:
+    """One-hot (6 edges x 5 ops) plus derived cell features, ``[N, 35]``.
+
+    A cell whose output is cut off from its input (a ``none`` on every input->output path)
+    scores ~10 % whatever its other ops, which one-hot features express poorly; so five features
+    computed over the *live* paths (no ``none`` op on them) are appended, scaled to [0, 2]:
+    output connected, live paths / 4, 3x3 convs on live paths / 6, 1x1 convs on live paths / 6,
+    and the most convs on one live path / 3. The gain of a GP on these features with the log
+    error target is measured by ``benchmarks/experiments/predictor.py``.
+    """
+    C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
+    alive = np.stack([(C[:, list(path)] != NONE_OP).all(axis=1) for path in NB201_PATHS], 1)
+    conv3 = np.zeros(len(C))
+    conv1 = np.zeros(len(C))
+    depth = np.zeros(len(C))
+    for k, path in enumerate(NB201_PATHS):
+        ops = C[:, list(path)]
+        threes, ones = (ops == CONV3).sum(1), (ops == CONV1).sum(1)
+        conv3 += alive[:, k] * threes
+        conv1 += alive[:, k] * ones
+        depth = np.maximum(depth, alive[:, k] * (threes + ones))
+    extra = np.stack([alive.any(1), alive.sum(1) / 4, conv3 / 6, conv1 / 6, depth / 3], axis=1)
+    one_hot = np.zeros((len(C), 30))
+    one_hot[np.arange(len(C))[:, None], np.arange(6) * 5 + C] = 1.0
+    return np.hstack([one_hot, 2.0 * extra])
 
 
 def nb201_space() -> NB201Space:

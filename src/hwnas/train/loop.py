@@ -2,10 +2,10 @@
 
 Plain functions in the style of torchvision's classification references. :func:`train` builds
 the network from its :class:`ArchSpec`, trains it with the :class:`TrainRecipe` (SGD, cosine LR,
-crop + flip), evaluates top-1 on the test split, and keeps a run directory::
+crop + flip), evaluates top-1 on the test split, and keeps a run folder (:mod:`hwnas.runs`)::
 
     config.json      arch, recipe, data summary, threads, versions (written at the start)
-    history.jsonl    one line per finished epoch: loss, train_acc, test_top1, lr, seconds
+    history.jsonl    one line per finished epoch (appended): loss, train_acc, test_top1, lr
     checkpoint.pt    the state after the last finished epoch (written atomically each epoch)
     result.json      final/best top-1, epochs, wall time, arch string (written at the end)
 
@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import hwnas
+from hwnas import settings
+from hwnas.compute import torch_threads
 from hwnas.arch.build import build_model
 from hwnas.arch.spec import ArchSpec
 from hwnas.data.batches import BatchIterator
 from hwnas.data.cifar import CifarArrays
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.io import atomic_write_bytes
+from hwnas.runs import RunFolder, first_difference, open_run
 from hwnas.train.recipe import TrainRecipe, learning_rate
 
 logger = logging.getLogger(__name__)
@@ -115,7 +119,7 @@ def train_one_epoch(
         loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if recipe.grad_clip_norm is not None:
+        if recipe.grad_clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
         optimizer.step()
         batch_loss = loss.item()
@@ -170,20 +174,22 @@ def model_from_checkpoint(state: Mapping[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def _check_resumable(state: Mapping[str, Any], arch: ArchSpec, recipe: TrainRecipe,
-                     fingerprint: str) -> None:
-    stored_arch = ArchSpec.from_json(state["arch"])
-    if stored_arch != arch:
-        raise HwnasError(
-            f"cannot resume: the checkpoint trains {stored_arch.to_string()}, "
-            f"not {arch.to_string()}"
-        )
-    stored_recipe = TrainRecipe.from_dict(json.loads(state["recipe"]))
-    if stored_recipe != recipe:
-        changed = sorted(k for k, v in recipe.to_dict().items() if stored_recipe.to_dict()[k] != v)
-        raise HwnasError(
-            f"cannot resume: recipe differs from the checkpoint in {', '.join(changed)}"
-        )
+def run_config(arch: ArchSpec, recipe: TrainRecipe, data: CifarArrays,
+               channels_last: bool) -> dict[str, Any]:
+    """What ``config.json`` records; a resume must match the architecture and the recipe
+    (its compared settings), the checkpoint the data (:func:`_check_data`)."""
+    return {"arch": arch.to_string(), "arch_spec": arch.to_dict(), "recipe": recipe.to_dict(),
+            "data": data.describe(), "channels_last": channels_last,
+            "torch_version": torch.__version__, "hwnas_version": hwnas.__version__}
+
+
+def same_training(saved: dict[str, Any], current: dict[str, Any]) -> str | None:
+    return first_difference(saved.get("arch"), current["arch"], "arch") or \
+        settings.resume_difference(TrainRecipe, saved.get("recipe"), current["recipe"],
+                                   "recipe")
+
+
+def _check_data(state: Mapping[str, Any], fingerprint: str) -> None:
     if state["data_fingerprint"] != fingerprint:
         raise HwnasError("cannot resume: the training/test data differ from the checkpoint's")
 
@@ -205,10 +211,6 @@ def _checkpoint_state(arch: ArchSpec, recipe: TrainRecipe, fingerprint: str, mod
     }
 
 
-def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-
-
 def _result(run_dir: Path, arch: ArchSpec, history: list[dict[str, Any]],
             wall_seconds: float) -> TrainResult:
     evaluated = [record for record in history if record["test_top1"] is not None]
@@ -227,45 +229,30 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
-    threads: int | None = None,
     channels_last: bool = True,
-    eval_every: int = 1,
-    config_extra: Mapping[str, Any] | None = None,
     progress: TrainProgress | None = None,
 ) -> TrainResult:
-    """Train ``arch`` from scratch on ``data.train_*``, evaluating top-1 on ``data.test_*``.
+    """Train ``arch`` from scratch on ``data.train_*``, evaluating top-1 on ``data.test_*``
+    (the caller selects the subsets; ``recipe.subset_per_class`` & co. record them).
 
-    ``threads`` sets ``torch.set_num_threads`` for the run (restored afterwards). Test top-1 is
-    measured every ``eval_every`` epochs and after the last; ``best_top1`` is the best of those
-    (it peeks at the test split, so report ``final_top1``). ``resume=True`` continues from
-    ``run_dir/checkpoint.pt`` if present (the arch, recipe and data must match); without it an
-    existing checkpoint is an error, so no finished run is overwritten by accident.
+    ``recipe.threads`` sets ``torch.set_num_threads`` for the run (restored afterwards). Test
+    top-1 is measured every ``recipe.eval_every`` epochs and after the last; ``best_top1`` is
+    the best of those (it peeks at the test split, so report ``final_top1``). ``run_dir`` is a
+    run folder (:mod:`hwnas.runs`); ``resume=True`` continues its run from ``checkpoint.pt``
+    (from the start if it stopped before its first epoch ended).
     """
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise HwnasError(f"eval_every must be a positive integer, got {eval_every!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise HwnasError(f"threads must be a positive integer, got {threads!r}")
-    run_dir = Path(run_dir)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    if checkpoint_path.exists() and not resume:
-        raise HwnasError(
-            f"{checkpoint_path} exists: pass resume to continue it, or use another run dir"
-        )
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
+    folder = open_run(run_dir, command="train", resume=resume, compare=same_training,
+                      config=run_config(arch, recipe, data, channels_last))
     try:
-        with torch.random.fork_rng(devices=[]):
-            return _train(arch, data, recipe, run_dir, resume and checkpoint_path.exists(),
-                          channels_last, eval_every, dict(config_extra or {}), progress)
+        with torch_threads(recipe.threads or len(os.sched_getaffinity(0))), \
+                torch.random.fork_rng(devices=[]):
+            return _train(arch, data, recipe, folder, channels_last, progress)
     finally:
-        torch.set_num_threads(previous_threads)
+        folder.close()
 
 
-def _train(arch: ArchSpec, data: CifarArrays, recipe: TrainRecipe, run_dir: Path, resume: bool,
-           channels_last: bool, eval_every: int, config_extra: dict[str, Any],
-           progress: TrainProgress | None) -> TrainResult:
+def _train(arch: ArchSpec, data: CifarArrays, recipe: TrainRecipe, folder: RunFolder,
+           channels_last: bool, progress: TrainProgress | None) -> TrainResult:
     fingerprint = data.fingerprint()
     torch.manual_seed(recipe.seed)  # the initial weights; the global RNG also drives dropout
     model = build_model(arch)
@@ -278,23 +265,16 @@ def _train(arch: ArchSpec, data: CifarArrays, recipe: TrainRecipe, run_dir: Path
                                  channels_last=channels_last)
     history: list[dict[str, Any]] = []
     first_epoch, wall_seconds = 0, 0.0
-    if resume:
-        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
-        _check_resumable(state, arch, recipe, fingerprint)
+    if folder.checkpoint_path.exists():
+        state = load_checkpoint(folder.checkpoint_path)
+        _check_data(state, fingerprint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         first_epoch, wall_seconds = state["epoch"], state["wall_seconds"]
         history = json.loads(state["history"])
-        logger.info("resuming %s after epoch %d of %d", run_dir, first_epoch, recipe.epochs)
-    else:
-        atomic_write_json(run_dir / "config.json", {
-            **config_extra, "arch": arch.to_string(), "arch_spec": arch.to_dict(),
-            "recipe": recipe.to_dict(), "data": data.describe(),
-            "threads": torch.get_num_threads(), "channels_last": channels_last,
-            "eval_every": eval_every, "torch_version": torch.__version__,
-            "hwnas_version": hwnas.__version__,
-        })
+        folder.rewrite_history(history)
+        logger.info("resuming %s after epoch %d of %d", folder.root, first_epoch, recipe.epochs)
     for epoch in range(first_epoch, recipe.epochs):
         if progress is not None:
             progress.epoch_started(epoch + 1, recipe.epochs, len(train_batches))
@@ -302,19 +282,19 @@ def _train(arch: ArchSpec, data: CifarArrays, recipe: TrainRecipe, run_dir: Path
         metrics = train_one_epoch(model, train_batches, optimizer, recipe=recipe, epoch=epoch,
                                   progress=progress)
         last = epoch + 1 == recipe.epochs
-        top1 = evaluate(model, test_batches) if last or (epoch + 1) % eval_every == 0 else None
+        evaluated = last or (epoch + 1) % recipe.eval_every == 0
+        top1 = evaluate(model, test_batches) if evaluated else None
         seconds = time.perf_counter() - started
         wall_seconds += seconds
         history.append({"epoch": epoch + 1, **metrics, "test_top1": top1, "seconds": seconds})
-        save_checkpoint(run_dir / CHECKPOINT_NAME, _checkpoint_state(
-            arch, recipe, fingerprint, model, optimizer, history, wall_seconds
-        ))
-        _write_history(run_dir, history)
+        save_checkpoint(folder.checkpoint_path, _checkpoint_state(
+            arch, recipe, fingerprint, model, optimizer, history, wall_seconds))
+        folder.append_history(history[-1:])
         logger.info("epoch %d/%d %s", epoch + 1, recipe.epochs, history[-1])
         if progress is not None:
             progress.epoch_done(history[-1])
-    result = _result(run_dir, arch, history, wall_seconds)
-    atomic_write_json(run_dir / "result.json", {
+    result = _result(folder.root, arch, history, wall_seconds)
+    folder.write_result({
         **result.to_dict(), "parameters": sum(p.numel() for p in model.parameters()),
         "train_images": int(len(data.train_y)), "test_images": int(len(data.test_y)),
     })

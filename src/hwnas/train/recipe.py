@@ -31,73 +31,51 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hwnas.errors import HwnasError
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HwnasError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_number(name: str, value: Any, *, low: float, high: float, closed_high: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise HwnasError(f"{name} must be a finite number, got {value!r}")
-    if value < low or value > high or (not closed_high and value == high):
-        bracket = "]" if closed_high else ")"
-        raise HwnasError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+from hwnas.settings import check, from_mapping, setting
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainRecipe:
-    """Hyper-parameters of one from-scratch training run (see the module docstring)."""
+    """Every setting of one from-scratch training run (see the module docstring): the
+    optimiser and schedule, the class-balanced subsets of CIFAR-10 it trains and tests on
+    (drawn from ``seed``), how often it tests, and its threads."""
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.025
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    grad_clip_norm: float | None = 5.0
-    warmup_fraction: float = 0.1
-    seed: int = 0
-    eval_batch_size: int = 256
+    epochs: int = setting(10, "Training epochs.", minimum=1)
+    batch_size: int = setting(64, "Mini-batch size.", minimum=1)
+    lr: float = setting(0.025, "Peak learning rate (cosine decay to 0).", minimum=0, maximum=10)
+    momentum: float = setting(0.9, "SGD momentum.", minimum=0, below=1, cli=False)
+    nesterov: bool = setting(True, "Nesterov momentum.", cli=False)
+    weight_decay: float = setting(5e-4, "L2 on conv/linear weights.", minimum=0, below=1)
+    label_smoothing: float = setting(0.0, "Label smoothing.", minimum=0, below=1)
+    grad_clip_norm: float | None = setting(5.0, "Clip the gradient norm at this value (0 or "
+                                           "none: no clipping).", minimum=0,
+                                           option="--grad-clip")
+    warmup_fraction: float = setting(0.1, "Fraction of all steps spent in linear warm-up.",
+                                     minimum=0, below=1)
+    seed: int = setting(0, "Seed: init, order, augmentation, subset.", minimum=0)
+    eval_batch_size: int = setting(256, "Evaluation batch size.", minimum=1, cli=False)
+    subset_per_class: int | None = setting(None, "Train on a class-balanced subset of N per "
+                                           "class (none: all).", minimum=1, compared=False)
+    test_per_class: int | None = setting(None, "Test on a class-balanced subset of N per class "
+                                         "(none: all).", minimum=1, compared=False)
+    eval_every: int = setting(1, "Test every N epochs and after the last.", minimum=1,
+                              compared=False)
+    threads: int | None = setting(None, "torch threads (none: all cores).", minimum=1,
+                                  compared=False)
 
     def __post_init__(self) -> None:
-        _check_positive_int("epochs", self.epochs)
-        _check_positive_int("batch_size", self.batch_size)
-        _check_positive_int("eval_batch_size", self.eval_batch_size)
-        _check_number("lr", self.lr, low=0.0, high=10.0, closed_high=True)
+        check(self)
         if self.lr == 0:
             raise HwnasError("lr must be positive, got 0")
-        _check_number("momentum", self.momentum, low=0.0, high=1.0, closed_high=False)
-        _check_number("weight_decay", self.weight_decay, low=0.0, high=1.0, closed_high=False)
-        _check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, closed_high=False)
-        if self.grad_clip_norm is not None:
-            _check_number("grad_clip_norm", self.grad_clip_norm, low=0.0, high=math.inf,
-                          closed_high=False)
-            if self.grad_clip_norm == 0:
-                raise HwnasError("grad_clip_norm must be positive or None, got 0")
-        if not isinstance(self.nesterov, bool):
-            raise HwnasError(f"nesterov must be true or false, got {self.nesterov!r}")
         if self.nesterov and self.momentum == 0:
             raise HwnasError("nesterov needs a positive momentum, got momentum 0")
-        _check_number("warmup_fraction", self.warmup_fraction, low=0.0, high=1.0,
-                      closed_high=False)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise HwnasError(f"seed must be a non-negative integer, got {self.seed!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainRecipe:
-        if not isinstance(data, dict):
-            raise HwnasError(f"a training recipe must be a JSON object, got {type(data).__name__}")
-        known = {field for field in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise HwnasError(f"unknown training recipe field(s): {', '.join(unknown)}")
-        return cls(**data)
+        return from_mapping(cls, data, "training recipe")
 
 
 def learning_rate(recipe: TrainRecipe, step: int, steps_per_epoch: int) -> float:
