@@ -247,3 +247,21 @@ def test_first_difference():
     assert first_difference({"a": 1}, {"a": 1, "b": 2}) == "b"
     assert first_difference(1, 2) == "<root>"
     assert normalised({"t": (1, 2), 3: None}) == {"t": [1, 2], "3": None}
+
+
+def test_probe_run_refuses_what_open_run_would_and_leaves_the_folder(tmp_path):
+    from hwnas.runs import probe_run
+
+    probe_run(tmp_path / "new", command="dnas", resume=False)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        probe_run(tmp_path / "new", command="dnas", resume=True)
+    open_run(tmp_path / "run", command="chamnet", config={"a": 1}, resume=False).close()
+    with pytest.raises(RunFolderError, match="already holds a chamnet run"):
+        probe_run(tmp_path / "run", command="dnas", resume=False)
+    with pytest.raises(RunFolderError, match="not a dnas run"):
+        probe_run(tmp_path / "run", command="dnas", resume=True)
+    probe_run(tmp_path / "run", command="chamnet", resume=True)
+    with open_run(tmp_path / "run", command="chamnet", config={"a": 1}, resume=True):
+        with pytest.raises(RunFolderError, match="is in use by process"):
+            probe_run(tmp_path / "run", command="chamnet", resume=True)

@@ -238,8 +238,7 @@ def open_run(
     run = RunFolder(root, command, _lock(root, command))
     try:
         for entry in root.iterdir():
-            name = entry.name
-            if name.startswith(".") and name.endswith(TEMPORARY_SUFFIXES) and entry.is_file():
+            if _temporary(entry):
                 entry.unlink(missing_ok=True)
         current = normalised(config)
         if resume:
@@ -253,8 +252,36 @@ def open_run(
         raise
 
 
+def probe_run(root: str | Path, *, command: str, resume: bool) -> None:
+    """The checks of :func:`open_run` that need no configuration (the lock, an empty folder or
+    a run of ``command`` to resume), made before a command starts its work so that a refusal
+    comes at once; the folder is left as it was (no folder is created)."""
+    root = Path(root)
+    if not root.exists():
+        if resume:
+            raise RunFolderError(f"nothing to resume in {root}: it does not exist")
+        return
+    if not root.is_dir():
+        raise RunFolderError(f"run folder {root} is not a directory")
+    run = RunFolder(root, command, _lock(root, command))
+    try:
+        if resume:
+            _check_resumable(run, {}, lambda saved, current: None)
+        else:
+            _check_empty(run)
+    finally:
+        run.close()
+
+
+def _temporary(entry: Path) -> bool:
+    """A temporary file an interrupted atomic write left (:mod:`hwnas.io`)."""
+    return entry.name.startswith(".") and entry.name.endswith(TEMPORARY_SUFFIXES) and \
+        entry.is_file()
+
+
 def _check_empty(run: RunFolder) -> None:
-    names = sorted(entry.name for entry in run.root.iterdir() if entry.name != LOCK_NAME)
+    names = sorted(entry.name for entry in run.root.iterdir()
+                   if entry.name != LOCK_NAME and not _temporary(entry))
     if not names:
         return
     try:

@@ -15,11 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from hwnas.cli import app
+
+from ..helpers import synthetic_cifar
 
 EXPECTED = Path(__file__).parent / "regression"
 #: wall-clock numbers differ from run to run
@@ -46,20 +47,6 @@ RUNS = {
               "2", "--batch-size", "8", "--seed", "2", "--threads", "1"],
 }
 NEEDS_CIFAR = {"dnas", "dnas-reinforce", "dmasking", "train"}
-
-
-def synthetic_cifar(folder: Path, per_class: int = 12) -> Path:
-    """A CIFAR-10 binary distribution of ``per_class`` random images per class and split, the
-    red channel brighter with the class (so that training learns something)."""
-    batches = folder / "cifar-10-batches-bin"
-    batches.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
-        pixels = rng.integers(0, 128, (len(labels), 3072), dtype=np.uint8)
-        pixels[:, :1024] += (12 * labels[:, None]).astype(np.uint8)
-        np.concatenate([labels[:, None], pixels], axis=1).tofile(batches / f"{name}.bin")
-    return folder
 
 
 def assert_same(expected: Any, actual: Any, where: str = "result") -> None:

@@ -22,6 +22,7 @@ from hwnas.cli.common import (
     COST_HELP, SearchBars, console, load_cifar, print_search_result, progress_bars, resolve_cost,
 )
 from hwnas.dnas.config import DMaskingConfig, DnasConfig, SearchSettings
+from hwnas.runs import probe_run
 
 
 def search_with_progress(run: Callable[..., Any], space: Any, cost_model: Any,
@@ -62,6 +63,7 @@ def dnas_command(
     cost_model = resolve_cost(cost, search_space, data_dir)
     config.check_runnable()
     run_dir = out or Path("runs") / f"dnas-{space}-{Path(cost).stem}-seed{config.seed}"
+    probe_run(run_dir, command="dnas", resume=resume)
     search_with_progress(run_dnas, search_space, cost_model, config, load_cifar(cifar, data_dir),
                          run_dir, resume)
 
@@ -87,5 +89,6 @@ def dmasking_command(
     config.check_runnable()
     ShapeCostTables(search_space, cost_model, mode=config.cost_mode)  # before loading CIFAR-10
     run_dir = out or Path("runs") / f"dmasking-{space}-{Path(cost).stem}-seed{config.seed}"
+    probe_run(run_dir, command="dmasking", resume=resume)
     search_with_progress(run_dmasking, search_space, cost_model, config,
                          load_cifar(cifar, data_dir), run_dir, resume)

@@ -17,6 +17,7 @@ import typer
 from hwnas.cli import options
 from hwnas.cli.common import StageBars
 from hwnas.cost.lut_config import LutBuildConfig, LutValidateConfig
+from hwnas.runs import probe_run
 
 app = typer.Typer(help="Measured latency lookup tables (LUTs): build, predict, validate.",
                   no_args_is_help=True)
@@ -103,6 +104,7 @@ def validate(
     from hwnas.cost.lut import LatencyTable
     from hwnas.cost.validate import validate_lut
 
+    probe_run(out, command="lut_validate", resume=resume)
     table = LatencyTable.load(lut)
     with rich_progress() as on_progress:
         result = validate_lut(table, config, out_dir=out, resume=resume, on_progress=on_progress)

@@ -26,6 +26,7 @@ from hwnas.cli.diagnose import diagnose_command
 from hwnas.cli.dnas import dmasking_command, dnas_command
 from hwnas.errors import HwnasError
 from hwnas.evolution.config import ChamNetConfig
+from hwnas.runs import probe_run
 
 app = typer.Typer(help="Architecture search: ChamNet (predictor-based adaptation), FBNet DNAS "
                   "and FBNetV2 DMasking (differentiable); diagnose a DNAS run's supernet.",
@@ -95,6 +96,7 @@ def chamnet(
     from hwnas.spaces import get_space
 
     chosen_space = get_space(space, "chamnet")
+    probe_run(out, command="chamnet", resume=resume)
     model = resolve_cost(cost, chosen_space, data_dir)
     limits = budgets(model, latency_ms, energy, chosen_space)
     default = "nb201:cifar10_test_200ep" if chosen_space.name == "nb201" else "cifar10"

@@ -20,6 +20,7 @@ from hwnas.arch.spec import ArchSpec
 from hwnas.cli import options
 from hwnas.cli.common import TrainBars, console, load_cifar, progress_bars
 from hwnas.errors import HwnasError
+from hwnas.runs import probe_run
 from hwnas.train.recipe import TrainRecipe
 
 app = typer.Typer(
@@ -89,11 +90,12 @@ def train_command(
     from hwnas.train.loop import train
 
     spec = load_arch(arch, resolution=resolution, num_classes=num_classes)
+    run_dir = out if out is not None else _default_run_dir(spec, config.seed)
+    probe_run(run_dir, command="train", resume=resume)
     data = load_cifar(cifar, data_dir)
     check_fits_cifar(spec, len(data.class_names))
     data = at_resolution(select(data, config.subset_per_class, config.test_per_class,
                                 config.seed), spec.resolution)
-    run_dir = out if out is not None else _default_run_dir(spec, config.seed)
     threads = config.threads or len(os.sched_getaffinity(0))
     console.print(f"training {spec.to_string()}\n  -> {run_dir} ({len(data.train_y)} train images, "
                   f"{threads} threads)", soft_wrap=True)
