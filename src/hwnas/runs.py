@@ -80,22 +80,10 @@ class RunFolder:
         self.root = Path(root)
         self.command = command
         self._lock_handle = lock_handle
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def history_path(self) -> Path:
-        return self.root / "history.jsonl"
-
-    @property
-    def result_path(self) -> Path:
-        return self.root / "result.json"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.root / "checkpoint.pt"
+        self.config_path = self.root / "config.json"
+        self.history_path = self.root / "history.jsonl"
+        self.result_path = self.root / "result.json"
+        self.checkpoint_path = self.root / "checkpoint.pt"
 
     def path(self, name: str) -> Path:
         """The path of ``name`` (relative, without ``..``) inside the folder."""

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from hwnas.cost.base import LayerCostMatrix
-from hwnas.dnas.loss import (
-    cost_matrix_tensor,
-    expected_cost,
-    latency_factor,
-    search_loss,
-)
+from hwnas.dnas.loss import LossSettings, cost_matrix_tensor, expected_cost, latency_factor
 from hwnas.errors import HwnasError
+
+
+def search_loss(cross_entropy, latency, **settings):
+    """FBNet's loss with the given settings (alpha, beta, target, target_form)."""
+    return LossSettings(**settings).loss(cross_entropy, latency)
 
 
 def test_fbnet_form_matches_paper_for_paper_scale_latency():

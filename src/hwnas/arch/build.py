@@ -111,8 +111,8 @@ def build_layer(layer: LayerShape) -> nn.Module:
 def initialise_weights(model: nn.Module) -> None:
     """He (fan-out) init for convs, N(0, 0.01) for the classifier, and BN scale 1 / shift 0,
     except the last BN of every residual block, whose scale starts at 0 so that each block
-    starts as the identity (Goyal et al. 2017, "zero-gamma"). Without it a 22-block FBNet trained
-    here at lr 0.1 saw its loss jump from 2.3 to 8-16 within a few steps."""
+    starts as the identity (Goyal et al. 2017, "zero-gamma"), which keeps a deep network trainable
+    at the start (the 22-block FBNet networks diverged without it; docs/reference.md section 5)."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

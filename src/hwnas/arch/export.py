@@ -19,9 +19,9 @@ def onnx_bytes(
     """Serialise ``module`` (put in eval mode) for ``input_shape``; with ``dynamic_batch`` the
     batch dimension is left free (fixed shapes are what latency tables time).
 
-    Uses the TorchScript-based exporter (``dynamo=False``): about 10x faster than the dynamo
-    exporter here (0.5 s vs 5 s for an FBNet CIFAR network), which matters when a LUT build
-    exports one graph per operator.
+    Uses the TorchScript-based exporter (``dynamo=False``), about 10x faster than the dynamo
+    exporter on an FBNet CIFAR network (docs/reference.md section 5), which matters when a LUT
+    build exports one graph per operator.
     """
     module = module.eval()
     example = torch.zeros(input_shape)

@@ -149,8 +149,8 @@ def _mobilenet_v2(
     )
 
 
-# ChamNet (Dai et al., CVPR 2019), decoded from the released Caffe2 graphs (papers-and-peers.md
-# section 2.2): resolution, stem width, seven (channels, repeats, expansion) groups, head width.
+# ChamNet (Dai et al., CVPR 2019), decoded from the released Caffe2 graphs (docs/reference.md
+# section 2): resolution, stem width, seven (channels, repeats, expansion) groups, head width.
 CHAMNET_TABLES: dict[str, tuple[int, int, tuple[tuple[int, int, int], ...], int]] = {
     "a": (224, 32, ((24, 1, 1), (40, 2, 4), (48, 3, 6), (96, 4, 4), (160, 3, 4), (248, 3, 4),
                     (480, 1, 6)), 2016),
@@ -198,7 +198,7 @@ def _chamnet(letter: str, num_classes: int, dropout: float, first_pointwise: boo
 # Shared by the six ChamNet docstrings: source, semantics and what differs from the release.
 _CHAMNET_NOTES = """Source: Dai et al., CVPR 2019, as released in Caffe2 (mobile-vision 4826a08
     ``ChamNet/models``; same tables in ``fbnet_modeldef_cls_chamnet.py`` @bfe163f; summary in
-    papers-and-peers.md section 2.2). MobileNetV2 blocks with 3x3 depthwise and ReLU6, stem 3x3
+    docs/reference.md section 2). MobileNetV2 blocks with 3x3 depthwise and ReLU6, stem 3x3
     s2, group strides 1, 2, 2, 2, 1, 2, 1 as MobileNetV2. With ``first_pointwise`` (default)
     the first, e=1 block keeps its 1x1 conv as in the released graph; it is then an ``fbnet``
     block (ReLU in that block); ``first_pointwise=False`` gives the pure MobileNetV2 stack.
@@ -279,7 +279,7 @@ for _function in (chamnet_a, chamnet_b, chamnet_c, chamnet_d, chamnet_e, chamnet
 
 # ---- FBNet: the released Caffe2 models -------------------------------------------------------
 
-# The 22 searched positions per stage (papers-and-peers.md section 1.4, decoded from the released
+# The 22 searched positions per stage (docs/reference.md section 1.3, decoded from the released
 # Caffe2 graphs, mobile-vision 4826a08). Names are the FBNet space's candidates plus "k3sep_e6".
 FBNET_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "a": (
@@ -340,7 +340,7 @@ def _fbnet(letter: str, head_channels: int, num_classes: int, resolution: int,
 
 # Shared by the five FBNet docstrings: source, semantics and what differs from the release.
 _FBNET_NOTES = """Source: Wu et al., CVPR 2019, as released in Caffe2 (mobile-vision 4826a08
-    ``FBNet/models/FBNet-*/fp32``, decoded op by op; table in papers-and-peers.md section 1.4).
+    ``FBNet/models/FBNet-*/fp32``, decoded op by op; table in docs/reference.md section 1.3).
     Stem 3x3 16 s2 and stage widths/strides of the FBNet ImageNet space, ReLU. e=1 blocks keep
     their first 1x1 conv as in the paper and Caffe2 (the mobile-vision PyTorch defs drop it and
     differ in a few choices, hence their fewer MACs); skips that keep the shape are identities.

@@ -36,12 +36,10 @@ Threads = Annotated[int, typer.Option(min=1, help="torch threads.")]
 
 
 def _option(name: str, rule: settings.Rule, annotation: Any, default: Any) -> inspect.Parameter:
-    kind, optional = settings.value_type(annotation)
-    shown = "none" if default is None else default
-    choices = f" ({', '.join(map(str, rule.choices))})" if rule.choices else ""
-    none = " or none" if optional and kind is str else ""
+    kind, _ = settings.value_type(annotation)
+    shown = "none" if default is None else f"{default:g}" if kind is float else default
     option = typer.Option(rule.option or f"--{name.replace('_', '-')}", show_default=False,
-                          help=f"{rule.help}{choices}{none} \\[default: {shown}]")
+                          help=f"{rule.help} \\[default: {shown}]")
     kind = kind if kind in (int, float, str, bool) else str
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[kind], option])

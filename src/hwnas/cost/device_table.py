@@ -9,7 +9,7 @@ four devices, as
 
     cost(arch) = base_all_k3_e1 + sum_l delta[l, arch[l]]    (ms),
 
-which reproduces every HW-NAS-Bench network sum exactly (data README, section 1b). Devices:
+which reproduces every HW-NAS-Bench network sum exactly (docs/reference.md section 4). Devices:
 ``raspi4`` (Raspberry Pi 4, measured), ``pixel3`` (Pixel 3, measured), ``eyeriss`` (ASIC, simulated)
 and ``fpga`` (simulated). No energy or edge-GPU table is available. The space's blocks keep the
 first 1x1 conv at expansion 1 (``e1_first_pointwise=True``), as HW-NAS-Bench's ``ConvBlock``
@@ -210,7 +210,7 @@ def load_device_table(
 class NB201Latency(CostModel):
     """Whole-network latency (ms) of every NAS-Bench-201 cell on one device: a column of
     ``nb201_latency.csv.gz`` (HW-NAS-Bench's raspi4 / pixel3 / eyeriss / fpga CIFAR-10 networks,
-    HELP's pixel2 / 1080ti / gold_6226; data README section 1a), looked up by cell."""
+    HELP's pixel2 / 1080ti / gold_6226; docs/reference.md section 4), looked up by cell."""
 
     unit = "ms"
 

@@ -17,7 +17,7 @@ Timing method (used for every number in a latency table and for every end-to-end
 5. **Rounds.** Measurements are repeated in ``rounds`` interleaved rounds (every operator or
    network once per round, then the next round) and the reported latency is the median of the
    round medians (:func:`combine_rounds`). Slow episodes of the machine last seconds
-   (``measurement-notes.md``: 10-18 % for seconds), so one run per item lets an episode bias a
+   (10-18 % for seconds, docs/reference.md section 5), so one run per item lets an episode bias a
    whole run of items; rounds spread each item over the session.
 
 An engine's :meth:`Engine.metadata` says what the numbers belong to: engine name and version,
@@ -265,9 +265,8 @@ class OrtEngine(Engine):
         options.log_severity_level = 3
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
         if self.threads > 1:
-            # Spinning worker threads made 2-thread timings bimodal from session to session on
-            # the development VM (the same network at 0.86 or 1.55 ms, CV 21-25 % across
-            # sessions); without spinning they are stable (CV <= 1.3 %) though slower.
+            # Spinning worker threads make multi-thread timings bimodal from session to session
+            # (benchmarks/RESULTS.md, "LUT fidelity"); without spinning they are stable.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(onnx_bytes(module, shape, opset=self.opset),
                                                options, providers=["CPUExecutionProvider"])

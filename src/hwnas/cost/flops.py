@@ -136,27 +136,26 @@ def count(arch: ArchSpec) -> ArchCounts:
     )
 
 
-class FlopsCost(CostModel):
-    """Multiply-adds in millions ("MFLOPs" in the FBNet/ChamNet papers' sense); additive."""
+class CountCost(CostModel):
+    """A count of :func:`count` in millions; additive over the walk's layers."""
 
-    name = "mflops"
-    unit = "MFLOPs"
-
-    def cost(self, arch: ArchSpec) -> float:
-        return count(arch).macs / 1e6
-
-    def layer_price(self, space: Any) -> LayerPrice:
-        return LayerPrice(lambda layer: layer_counts(layer).macs / 1e6)
-
-
-class ParamsCost(CostModel):
-    """Learnable parameters in millions (BN affine and classifier bias included); additive."""
-
-    name = "mparams"
-    unit = "M"
+    #: the :class:`Counts` field counted
+    field = "macs"
 
     def cost(self, arch: ArchSpec) -> float:
-        return count(arch).params / 1e6
+        return getattr(count(arch), self.field) / 1e6
 
     def layer_price(self, space: Any) -> LayerPrice:
-        return LayerPrice(lambda layer: layer_counts(layer).params / 1e6)
+        return LayerPrice(lambda layer: getattr(layer_counts(layer), self.field) / 1e6)
+
+
+class FlopsCost(CountCost):
+    """Multiply-adds in millions ("MFLOPs" in the FBNet/ChamNet papers' sense)."""
+
+    name, unit, field = "mflops", "MFLOPs", "macs"
+
+
+class ParamsCost(CountCost):
+    """Learnable parameters in millions (BN affine and classifier bias included)."""
+
+    name, unit, field = "mparams", "M", "params"

@@ -7,7 +7,7 @@ FBNet (Wu et al. 2019, Eq. 5) models a network's latency as the sum of its opera
 each ``LAT(b)`` measured once per operator key (:mod:`hwnas.cost.opkey`) on the target engine.
 Run end to end, a network differs from that sum by a per-call overhead (ONNX Runtime pays one
 ``session.run`` per network instead of one per block) and, in torch eager, by a factor (weights
-of later layers are no longer in cache: 25-33 % slower, ``measurement-notes.md``). A table
+of later layers are no longer in cache: 25-33 % slower, docs/reference.md section 5). A table
 therefore carries a correction fitted on a few calibration networks (:mod:`hwnas.cost.calibration`)
 and predicts
 

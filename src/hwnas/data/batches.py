@@ -8,7 +8,7 @@ Training batches use the standard CIFAR augmentation (He et al. 2016, Sec. 4.2):
 pixels, take a random 32x32 crop, flip horizontally with probability 1/2. Every batch is then
 normalised per channel, ``x = (pixel / 255 - mean) / std``, with the usual CIFAR-10 *train*
 statistics mean (0.4914, 0.4822, 0.4465), std (0.247, 0.243, 0.261). (On the lossy JPEG copy
-the measured train std is (0.245, 0.243, 0.261), data README section 3; the usual values are kept
+the train std is (0.245, 0.243, 0.261), docs/reference.md section 4; the usual values are kept
 so checkpoints match common practice.)
 
 Determinism: the shuffle order and the augmentation of epoch ``e`` come from a fresh

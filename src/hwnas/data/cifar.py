@@ -4,7 +4,7 @@ Sources, in :func:`load_cifar10`:
 
 * default: ``cifar10_jpeg_all.npz`` from the data folder (``hwnas.data.paths``), all 60,000
   images as JPEG byte streams (IJG quality ~75, so *lossy*: not bit-identical to the official
-  binaries; see the data README). They are decoded once with Pillow and cached as a plain
+  binaries; docs/reference.md section 4). They are decoded once with Pillow and cached as a plain
   ``.npz`` (no pickle) in ``$HWNAS_CACHE`` or ``~/.cache/hwnas``, keyed by the source file's
   name, size and mtime and the Pillow version, so a changed source or decoder is re-decoded.
 * a folder holding the official *python* or *binary* distribution
@@ -172,7 +172,8 @@ def _load_jpeg_archive(
 def decode_jpeg_archive(
     path: Path, *, limit: int | None = None, progress: ProgressCallback | None = None
 ) -> CifarArrays:
-    """Decode the JPEG archive (README section 3 layout) with Pillow, without caching."""
+    """Decode the JPEG archive (``jpeg_bytes``, ``offsets``, ``labels``, ``split``,
+    ``class_names``) with Pillow, without caching."""
     from PIL import Image
 
     try:

@@ -1,6 +1,6 @@
 """Pickle-free loaders for the real-device and benchmark tables in the shared data folder.
 
-Four files (layouts in the data folder's README, sections 1a-1c and 2):
+Four files (their sources and layouts: docs/reference.md section 4):
 
 * ``nb201_latency.csv.gz``: NAS-Bench-201 whole-network latency (ms) of all 15,625 cells on
   HW-NAS-Bench's raspi4/pixel3/eyeriss/fpga (CIFAR-10 network) and HELP's pixel2/1080ti/gold_6226;

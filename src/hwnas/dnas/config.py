@@ -3,12 +3,13 @@ and :class:`DMaskingConfig` (FBNetV2's masked search), which share the engine's
 :class:`SearchSettings`.
 
 Sources of the defaults: weights SGD momentum 0.9, weight decay 1e-4, cosine over the epochs;
-theta Adam lr 0.01, weight decay 5e-4 (the public FBNet reimplementations' configs, see
-``docs/reference.md``); temperature 5.0 decayed by ``exp(-0.045)`` per epoch
+theta Adam lr 0.01, weight decay 5e-4 (the public FBNet reimplementations' configs,
+docs/reference.md section 1.2); temperature 5.0 decayed by ``exp(-0.045)`` per epoch
 (:mod:`hwnas.dnas.temperature`); loss alpha 0.2, beta 0.6 (FBNet, Eq. 2). The weight learning rate
-0.025 is the training recipe's (:mod:`hwnas.train.recipe`, DARTS's CIFAR value), not the paper's
-0.1, which diverged on CPU-sized CIFAR runs. ``warmup_epochs`` (weights only) is not given by the
-paper; reimplementations use 2-10 of 90 epochs. ``subset_per_class`` and ``batch_size`` select
+0.025 is the training recipe's (:mod:`hwnas.train.recipe`, DARTS's CIFAR value) rather than the
+reimplementations' 0.1, which is unstable for these networks on small CIFAR subsets
+(docs/reference.md section 5). ``warmup_epochs`` (weights only) is not given by the paper;
+reimplementations use 2-10 of 90 epochs. ``subset_per_class`` and ``batch_size`` select
 the CIFAR-10 images :func:`hwnas.dnas.data.search_batches` splits 80 % / 20 % (FBNet, section
 4.1) into weight and theta batches.
 """

@@ -11,8 +11,9 @@ the paths it is part of. Three measurements show how much of that signal a super
    one-hot choices (scikit-learn) with its cross-validated R^2. When R^2 is high, ``e`` is what
    theta's REINFORCE gradient estimates (``E_theta[CE] = c + sum_{l,i} p_{l,i} e[l, i]``), and
    ``e`` can be compared with what stand-alone training says about capacity.
-3. **Ranking against stand-alone training** (in ``benchmarks/dnas_supernet_signal.py``): Kendall
-   tau between the supernet's accuracy of trained networks and their top-1 after training.
+3. **Ranking against stand-alone training**: Kendall tau between the supernet's accuracy of
+   trained networks (the named paths) and their top-1 after training
+   (docs/studies/dnas-device-fit.md).
 4. **Are the searched blocks used at all?** The mean |scale| of the last BN of every residual
    candidate (:func:`residual_scales`): it starts at 0 ("zero-gamma", each block the identity),
    and a block whose scale stays near 0 adds almost nothing to any path.

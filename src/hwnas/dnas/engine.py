@@ -47,6 +47,7 @@ import torch
 
 from hwnas import settings
 from hwnas.compute import torch_threads
+from hwnas.cost.base import CostModel
 from hwnas.dnas.checkpoint import THETA, WEIGHTS, SearchState, load_checkpoint, save_checkpoint
 from hwnas.dnas.config import SearchSettings
 from hwnas.dnas.loss import LossSettings
@@ -105,6 +106,16 @@ class SearchProblem(Protocol):
     def derive(self, probabilities: np.ndarray) -> Derivation: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+def check_inputs(space: Any, space_type: type, kind: str, cost_model: Any,
+                 config: SearchSettings) -> None:
+    """A problem's preconditions: its kind of space, a cost model, a runnable config."""
+    if not isinstance(space, space_type):
+        raise HwnasError(f"this search takes a {kind} space, not {space!r:.80}")
+    if not isinstance(cost_model, CostModel):
+        raise HwnasError(f"cost_model must be a CostModel, got {cost_model!r:.80}")
+    config.check_runnable()
 
 
 def search_difference(config_type: type, saved: dict[str, Any], current: dict[str, Any]

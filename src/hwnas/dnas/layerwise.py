@@ -9,7 +9,7 @@ from ``P_theta`` and, with a target, the most probable network within it).
 **Transition layers.** In a layer that changes the width or the stride there is no identity
 path: each candidate writes its output in channel coordinates of its own, and the layers after
 it see a different representation at every step. A random-path supernet over every layer stayed
-at chance on CPU-sized CIFAR-10 runs (``docs/studies/dnas-supernet-signal.md``), so
+at chance on CPU-sized CIFAR-10 runs (docs/studies/dnas-device-fit.md), so
 ``fix_transitions`` (default ``k3_e6``, MobileNetV2's block) takes the six of FBNet's CIFAR
 space out of the search; ``None`` searches every layer, as the paper does.
 """
@@ -26,7 +26,7 @@ import torch
 from hwnas.cost.base import CostModel
 from hwnas.dnas.checkpoint import load_supernet_weights
 from hwnas.dnas.config import DnasConfig
-from hwnas.dnas.engine import Derivation, SearchProgress, run_search
+from hwnas.dnas.engine import Derivation, SearchProgress, check_inputs, run_search
 from hwnas.dnas.loss import cost_matrix_tensor, expected_cost
 from hwnas.dnas.result import (
     SearchResult, derive_argmax, derive_samples, derive_within_target, lower_bound,
@@ -59,11 +59,7 @@ class LayerwiseProblem:
 
     def __init__(self, space: LayerwiseSpace, cost_model: CostModel,
                  config: DnasConfig) -> None:
-        if not isinstance(space, LayerwiseSpace):
-            raise HwnasError(f"FBNet DNAS searches a layer-wise space, not {space!r:.80}")
-        if not isinstance(cost_model, CostModel):
-            raise HwnasError(f"cost_model must be a CostModel, got {cost_model!r:.80}")
-        config.check_runnable()
+        check_inputs(space, LayerwiseSpace, "layer-wise", cost_model, config)
         self.space, self.cost_model, self.config = space, cost_model, config
         self.cost_name, self.cost_unit = cost_model.name, cost_model.unit
         self.candidates = space.candidates

@@ -40,10 +40,10 @@ side, in the spirit of TuNAS's absolute reward (Bender et al., CVPR 2020, eq. 1:
     L = CE * alpha * max(LAT / T, T / LAT) ** beta.
 
 Why it exists: with the one-sided budget a supernet whose weights are still poor sees parameter-
-free paths as no worse than the others, and nothing stops theta from drifting to them; in the
-first run of ``benchmarks/dnas_devices`` every search ended with 18-21 skips out of 22 and far
-under its budget. The two-sided form holds the expected latency at ``T``, so the search spends
-the budget and the choice is between networks of the latency the user asked for.
+free paths as no worse than the others, and nothing stops theta from drifting to them far under
+the budget (benchmarks/RESULTS.md, "FBNet DNAS per device"). The two-sided form holds the
+expected latency at ``T``, so the search spends the budget and the choice is between networks of
+the latency the user asked for.
 
 ``alpha`` only scales the loss. Adam is invariant to that scale, so alpha's one effect is its
 ratio to theta's L2 weight decay (5e-4), which Adam adds to the gradient: alpha 1e-4 lets the
@@ -122,20 +122,10 @@ class LossSettings:
     target_form: str = "budget"
 
     def factor(self, latency: torch.Tensor) -> torch.Tensor:
+        """:func:`latency_factor` of these settings."""
         return latency_factor(latency, alpha=self.alpha, beta=self.beta, target=self.target,
                               target_form=self.target_form)
 
-
-def search_loss(
-    cross_entropy: torch.Tensor,
-    latency: torch.Tensor,
-    *,
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    target: float | None = None,
-    target_form: str = "budget",
-) -> torch.Tensor:
-    """The loss of the module docstring: ``CE * latency_factor(LAT)``."""
-    return cross_entropy * latency_factor(
-        latency, alpha=alpha, beta=beta, target=target, target_form=target_form
-    )
+    def loss(self, cross_entropy: torch.Tensor, latency: torch.Tensor) -> torch.Tensor:
+        """The loss of the module docstring: ``CE * latency_factor(LAT)``."""
+        return cross_entropy * self.factor(latency)

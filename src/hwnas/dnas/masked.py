@@ -28,7 +28,7 @@ import torch
 from hwnas.cost.base import CostModel
 from hwnas.dnas.config import DMaskingConfig
 from hwnas.dnas.dmasking_cost import DMaskingCost, ShapeCostTables
-from hwnas.dnas.engine import Derivation, SearchProgress, run_search
+from hwnas.dnas.engine import Derivation, SearchProgress, check_inputs, run_search
 from hwnas.dnas.layerwise import fixed_index
 from hwnas.dnas.masking import MaskedSuperNet
 from hwnas.dnas.result import (
@@ -36,7 +36,6 @@ from hwnas.dnas.result import (
     most_probable_within,
 )
 from hwnas.dnas.steps import Batches
-from hwnas.errors import HwnasError
 from hwnas.runs import normalised
 from hwnas.spaces.dmasking import DMaskingSpace
 
@@ -48,11 +47,7 @@ class MaskedProblem:
 
     def __init__(self, space: DMaskingSpace, cost_model: CostModel,
                  config: DMaskingConfig) -> None:
-        if not isinstance(space, DMaskingSpace):
-            raise HwnasError(f"DMaskingNAS searches a DMasking space, not {space!r:.80}")
-        if not isinstance(cost_model, CostModel):
-            raise HwnasError(f"cost_model must be a CostModel, got {cost_model!r:.80}")
-        config.check_runnable()
+        check_inputs(space, DMaskingSpace, "DMasking", cost_model, config)
         self.space, self.config = space, config
         self.tables = ShapeCostTables(space, cost_model, mode=config.cost_mode)
         self.pricing = DMaskingCost(self.tables)

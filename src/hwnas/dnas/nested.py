@@ -1,10 +1,9 @@
 """A searchable layer whose candidate blocks share their convolution weights ("nested").
 
 FBNet's supernet (``hwnas.dnas.supernet.MixedLayer``) gives each of the ``K`` candidates of a
-layer its own weights, so a sampled step trains one of them: after the CPU-minutes warm-up of
-``benchmarks/dnas_supernet_signal`` every candidate had seen ~1/9 of the steps, the searched
-blocks contributed almost nothing (the all-skip path's CE equalled the all-k5_e6 path's) and the
-supernet's accuracy signal was unrelated to capacity. Single-Path NAS (Stamoulis et al. 2019)
+layer its own weights, so a sampled step trains one of them (about 1/K of the steps each; what
+that leaves of the supernet's accuracy signal is measured in docs/studies/dnas-device-fit.md).
+Single-Path NAS (Stamoulis et al. 2019)
 and FBNetV2 (Wan et al. 2020) instead let the candidates of a layer be slices of one largest
 block, so that every step trains the weights every candidate uses.
 

@@ -77,7 +77,7 @@ def theta_step(
     weights, indices = supernet.mixing_weights(sample, mode)
     cross_entropy = F.cross_entropy(supernet(images, weights, indices), labels)
     lat = latency(weights)
-    total = cross_entropy * loss.factor(lat)
+    total = loss.loss(cross_entropy, lat)
     optimizer.zero_grad(set_to_none=True)
     # Only theta's gradient: autograd then skips every conv weight gradient.
     (gradient,) = torch.autograd.grad(total, [supernet.theta])

@@ -148,7 +148,7 @@ class SuperNet(nn.Module):
         )
         self.head = build_layer(shapes[-1])
         self.theta = nn.Parameter(torch.zeros(space.num_layers, space.num_candidates))
-        # -inf on the candidates a fixed layer may not take (fix_layers); not in state_dict.
+        # -inf on the candidates a fixed layer may not take (fix_decisions); not in state_dict.
         self.register_buffer("logit_mask", torch.zeros(self.theta.shape), persistent=False)
         initialise_weights(self)
         for layer in self.layers:

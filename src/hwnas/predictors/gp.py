@@ -14,9 +14,9 @@ variance; the GP models that standardised value ``z`` as
 with ``k`` a Matern-5/2 or RBF kernel on the encoding, isotropic or with one length scale per
 input (``ard=True``), plus by default (``kernel="matern+linear"``) a linear term
 ``c2 (s0^2 + x . x')``; ``c``, ``c2``, ``s0``, the length scales and the noise ``s2`` are fitted by
-maximising the marginal likelihood. The linear term is there because measured: on FBNet one-hot
-encodings with <= 50 points the Matern-only GP often fits everything as noise and predicts a
-constant (``benchmarks/metric_predictor.py``). The posterior of ``f`` at ``x`` is
+maximising the marginal likelihood. The linear term: costs of one-hot-encoded layers are close
+to additive, and with few points a Matern-only GP tends to fit everything as noise and predict a
+constant (benchmarks/RESULTS.md, "Metric (energy) predictor"). The posterior of ``f`` at ``x`` is
 
     mean = k(x, X) (K + s2 I)^-1 z,   var = c k(x, x) - k(x, X) (K + s2 I)^-1 k(X, x).
 

@@ -1,8 +1,8 @@
 """The ChamNet search space (Dai et al., CVPR 2019), written as data.
 
 ChamNet adapts MobileNetV2 (Sandler et al. 2018): seven groups of inverted-residual bottlenecks
-(3x3 depthwise, ReLU6) between a 3x3 stem and a 1x1 head. Searched (papers-and-peers.md
-section 2.2, from the released models): the input resolution, the stem width, each group's output
+(3x3 depthwise, ReLU6) between a 3x3 stem and a 1x1 head. Searched (docs/reference.md
+section 2, from the released models): the input resolution, the stem width, each group's output
 channels, number of blocks and (integer) expansion, and the head width. Only a group's first
 block has the group's stride. Settings:
 
@@ -38,7 +38,7 @@ from hwnas.arch.build import LayerShape, conv_output_size
 from hwnas.arch.spec import ArchSpec, Block, FBNetBlock, HeadSpec, MBV2Block, SpecError, StemSpec
 from hwnas.errors import HwnasError
 from hwnas.spaces.space import (
-    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string,
+    ChoiceFunction, Decisions, LayerPriceFunction, contains_arch, format_network, parse_network,
 )
 
 NUM_GROUPS = 7
@@ -182,14 +182,9 @@ class ChamNetSpace:
                     return [(width, depth, expansion), *rest]
         return None
 
-    def contains(self, arch: ArchSpec) -> bool:
-        return contains(self, arch)
-
-    def format(self, choices: Sequence[int]) -> str:
-        return self.to_arch(choices).to_string()
-
-    def parse(self, text: str) -> tuple[int, ...]:
-        return parse_arch_string(self, text)
+    contains = contains_arch
+    format = format_network
+    parse = parse_network
 
     def encode(self, matrix: np.ndarray) -> np.ndarray:
         """Each decision's value scaled to [0, 1] over its options, ``[N, 24]``."""

@@ -1,7 +1,7 @@
 """The DMaskingNAS (FBNetV2, Wan et al. CVPR 2020) search space over the FBNet CIFAR macro-arch.
 
 FBNetV2 searches the number of channels and the input resolution on top of FBNet's per-layer
-block choice (papers-and-peers.md section 3.1). ``dmasking-cifar`` keeps FBNet's CIFAR stages
+block choice (docs/reference.md section 3). ``dmasking-cifar`` keeps FBNet's CIFAR stages
 (widths 16/24/32/64/112/184/352, depths 1/4/4/4/4/4/1, strides 1/1/2/2/1/2/1, stem 16 stride 1,
 head 1504, 10 classes) and searches three kinds of *decisions*:
 
@@ -42,7 +42,8 @@ from hwnas.arch.build import LayerShape, conv_output_size, walk
 from hwnas.arch.spec import ArchSpec, HeadSpec, SpecError, StemSpec
 from hwnas.spaces.fbnet import FBNET_DEPTHS, FBNET_WIDTHS, candidate_block
 from hwnas.spaces.space import (
-    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string, walk_sums,
+    ChoiceFunction, Decisions, LayerPriceFunction, contains_arch, format_network, parse_network,
+    walk_sums,
 )
 
 CIFAR_STRIDES = (1, 1, 2, 2, 1, 2, 1)  # FBNet / HW-NAS-Bench CIFAR setting
@@ -189,14 +190,9 @@ class DMaskingSpace:
             choices.append(options.index(block))
         return tuple(choices)
 
-    def contains(self, arch: ArchSpec) -> bool:
-        return contains(self, arch)
-
-    def format(self, choices: Sequence[int]) -> str:
-        return self.to_arch(choices).to_string()
-
-    def parse(self, text: str) -> tuple[int, ...]:
-        return parse_arch_string(self, text)
+    contains = contains_arch
+    format = format_network
+    parse = parse_network
 
     def encode(self, matrix: np.ndarray) -> np.ndarray:
         """One indicator block per decision."""

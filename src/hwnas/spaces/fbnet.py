@@ -25,7 +25,7 @@ import numpy as np
 from hwnas.arch.build import LayerShape, walk
 from hwnas.arch.spec import ArchSpec, Block, FBNetBlock, HeadSpec, SkipBlock, SpecError, StemSpec
 from hwnas.spaces.space import (
-    ChoiceFunction, Decisions, LayerPriceFunction, contains, parse_arch_string,
+    ChoiceFunction, Decisions, LayerPriceFunction, contains_arch, format_network, parse_network,
 )
 
 FBNET_CANDIDATES = (
@@ -90,7 +90,7 @@ class LayerwiseSpace:
     @property
     def transition_layers(self) -> tuple[int, ...]:
         """The layers that change the width or stride: no identity path, so each candidate
-        writes its output in its own channel coordinates (see ``hwnas.dnas.search``)."""
+        writes its output in its own channel coordinates (see ``hwnas.dnas.layerwise``)."""
         widths = [self.stem.out_channels] + [width for width, _ in self.layer_shapes]
         return tuple(layer for layer, (width, stride) in enumerate(self.layer_shapes)
                      if stride != 1 or width != widths[layer])
@@ -151,14 +151,9 @@ class LayerwiseSpace:
             choices.append(options.index(block))
         return tuple(choices)
 
-    def contains(self, arch: ArchSpec) -> bool:
-        return contains(self, arch)
-
-    def format(self, choices: Sequence[int]) -> str:
-        return self.to_arch(choices).to_string()
-
-    def parse(self, text: str) -> tuple[int, ...]:
-        return parse_arch_string(self, text)
+    contains = contains_arch
+    format = format_network
+    parse = parse_network
 
     def encode(self, matrix: np.ndarray) -> np.ndarray:
         """One-hot, ``[N, layers x candidates]``: position ``l * K + i`` is layer ``l``'s

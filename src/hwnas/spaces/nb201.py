@@ -30,7 +30,7 @@ from hwnas.arch.spec import ArchSpec
 from hwnas.data.paths import data_file
 from hwnas.data.tables import NB201_LATENCY_FILE, load_nb201_table
 from hwnas.errors import HwnasError, SpecError
-from hwnas.spaces.space import ChoiceFunction, Decisions, LayerPriceFunction, contains
+from hwnas.spaces.space import ChoiceFunction, Decisions, LayerPriceFunction, contains_arch
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (source node, target node) of each edge, in the order of the official string
@@ -109,8 +109,7 @@ class NB201Space:
         raise SpecError("architecture is not in space 'nb201': its cells are not ArchSpec "
                         "networks (give the official cell string)")
 
-    def contains(self, arch: ArchSpec) -> bool:
-        return contains(self, arch)
+    contains = contains_arch
 
     def parse(self, text: str) -> tuple[int, ...]:
         return parse_arch_str(text)

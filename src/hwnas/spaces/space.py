@@ -186,7 +186,8 @@ class SearchSpace(Protocol):
     def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction: ...
 
 
-def contains(space: SearchSpace, arch: ArchSpec) -> bool:
+# The protocol's methods that the spaces which build networks share (class attributes there).
+def contains_arch(space: SearchSpace, arch: ArchSpec) -> bool:
     """``space.choices_of(arch)`` succeeds."""
     try:
         space.choices_of(arch)
@@ -195,8 +196,13 @@ def contains(space: SearchSpace, arch: ArchSpec) -> bool:
     return True
 
 
-def parse_arch_string(space: SearchSpace, text: str) -> tuple[int, ...]:
-    """The choices of a compact arch string in ``space`` (``parse`` of the network spaces)."""
+def format_network(space: SearchSpace, choices: Sequence[int]) -> str:
+    """The compact arch string of the network ``choices`` build."""
+    return space.to_arch(choices).to_string()
+
+
+def parse_network(space: SearchSpace, text: str) -> tuple[int, ...]:
+    """The choices of a compact arch string in ``space``."""
     return space.choices_of(ArchSpec.from_string(text))
 
 

@@ -2,20 +2,17 @@
 
 The shape is the common CIFAR-10 from-scratch recipe (SGD momentum 0.9, weight decay 5e-4,
 random crop + flip; He et al. 2016, Sec. 4.2) with the cosine schedule of Loshchilov & Hutter
-2017 instead of step decay. The defaults are sized for SHORT CPU runs, from measurements on the
-2-core development machine (numbers in the report of the training issue):
+2017 instead of step decay. The defaults are sized for short CPU runs (the throughputs and
+learning rates that decided them: docs/reference.md section 5):
 
-* ``epochs=10``, ``batch_size=64``: an FBNet-CIFAR sample trains at ~120-165 images/s on two
-  idle cores (channels_last; 10-20x less when other processes load them), so a 5-minute run is
-  ~45k images, e.g. a 5k-image class-balanced subset for ~9 epochs. Batch 64 trained faster
-  than 128 (164 vs 124 images/s) and gives twice the optimiser steps per image, which is what a
-  small budget lacks. A cosine schedule ending at zero suits a fixed budget.
+* ``epochs=10``, ``batch_size=64``: a few minutes of two cores train a 5k-image class-balanced
+  subset for about ten epochs; batch 64 gives twice the optimiser steps per image of 128, which
+  is what a small budget lacks. A cosine schedule ending at zero suits a fixed budget.
 * ``lr=0.025`` and ``grad_clip_norm=5.0``, the values of the DARTS CIFAR-10 evaluation recipe
   (Liu et al. 2019, Sec. 5.2: lr 0.025, batch 96, cosine, gradient norm clipped at 5), reached
   after a linear warm-up over ``warmup_fraction=0.1`` of the steps (Goyal et al. 2017). The
-  usual ResNet value lr 0.1 diverged here: the loss of an FBNet-CIFAR sample jumped from 2.3 to
-  8-16 within three steps (its 1504-wide head makes the classifier's effective step large), and
-  lr 0.05 with warm-up still drifted up to 4-6 within 20 steps; lr 0.02 stayed near 2.4.
+  usual ResNet value lr 0.1 is unstable for FBNet-CIFAR networks (their 1504-wide head makes the
+  classifier's effective step large).
 * weight decay 5e-4 (the CIFAR value, not the 4e-5 of ImageNet mobile nets): small data sets
   overfit. It is applied to conv and linear weights only, not to BatchNorm parameters or biases.
 * ``label_smoothing=0.0``: off by default (Szegedy et al. 2016 use 0.1 on ImageNet).
