@@ -59,14 +59,16 @@ def test_search_writes_the_dnas_run_directory(tmp_path):
     assert theta["decisions"][0] == "resolution" and len(theta["probabilities"]) == 3
 
 
-@pytest.mark.parametrize("mode, killed_at", [("sampled", 7), ("soft", 10)])
-def test_killed_and_resumed_search_equals_uninterrupted(tmp_path, mode, killed_at):
-    reference = search(tmp_path / "reference", mode=mode)
+@pytest.mark.parametrize("mode, estimator, killed_at", [
+    ("sampled", "gumbel", 7), ("soft", "gumbel", 10), ("sampled", "reinforce", 10)])
+def test_killed_and_resumed_search_equals_uninterrupted(tmp_path, mode, estimator, killed_at):
+    settings = dict(mode=mode, theta_estimator=estimator)
+    reference = search(tmp_path / "reference", **settings)
     run_dir = tmp_path / "killed"
     with pytest.raises(Killed):
-        search(run_dir, mode=mode, progress=kill_at(killed_at))
+        search(run_dir, progress=kill_at(killed_at), **settings)
     assert not (run_dir / "result.json").exists()
-    resumed = search(run_dir, mode=mode, resume=True)
+    resumed = search(run_dir, resume=True, **settings)
     assert resumed == reference
     theta = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model"]["theta"]
     reference_path = tmp_path / "reference" / "checkpoint.pt"
@@ -80,15 +82,18 @@ def test_a_finished_run_is_not_overwritten(tmp_path):
         search(tmp_path, epochs=1, warmup_epochs=0)
 
 
-def test_strong_cost_pressure_picks_the_cheapest_resolution_and_widths(tmp_path):
+@pytest.mark.parametrize("estimator", ["gumbel", "reinforce"])
+def test_strong_cost_pressure_picks_the_cheapest_resolution_and_widths(tmp_path, estimator):
     """With the budget at the cheapest network and beta large, the loss is dominated by FLOPs:
     theta must move to the smallest resolution and the narrowest width of every stage (the
-    known optimum of the cost; every stage's narrow option is cheaper by 5-20 %)."""
+    known optimum of the cost; every stage's narrow option is cheaper by 5-20 %), whether its
+    gradient is Gumbel's or REINFORCE's (which samples the resolution and widths too)."""
     space = tiny_masking_space()
     cheapest = FlopsCost().cost(space.to_arch([0] * space.decisions.count))
     result = run_dmasking(space, FlopsCost(), WEIGHT_BATCHES, THETA_BATCHES * 3,
                           run_dir=tmp_path, epochs=4, warmup_epochs=0, theta_lr=0.2, beta=30.0,
-                          target_latency=cheapest, seed=3, num_samples=0, plots=False)
+                          target_latency=cheapest, seed=3, num_samples=0, plots=False,
+                          theta_estimator=estimator, paths_per_batch=3)
     argmax = result.argmax.choices
     assert argmax[0] == 0
     assert argmax[1:1 + space.num_stages] == (0,) * space.num_stages
