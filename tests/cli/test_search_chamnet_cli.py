@@ -74,3 +74,24 @@ def test_energy_predictor_budget(tmp_path):
         "--latency-ms", "30", "--energy", f"{path}:abc", "--evaluations", "14",
         "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "FILE:LIMIT" in bad.output
+
+
+def test_cifar_training_evaluator_trains_each_network_once(tmp_path):
+    from ..helpers import synthetic_cifar
+
+    cifar = synthetic_cifar(tmp_path / "cifar")
+    out = tmp_path / "run"
+    command = ["search", "chamnet", "--space", "chamnet-cifar", "--cost", "flops",
+               "--latency-ms", "1e12", "--evaluator", "cifar10", "--cifar", str(cifar),
+               "--evaluations", "3", "--initial", "2", "--batch-size", "1",
+               "--evaluator-epochs", "1", "--train-per-class", "8", "--valid-per-class", "2",
+               "--ga-population", "4", "--ga-generations", "1", "--pool-size", "8",
+               "--out", str(out)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    trainings = sorted((out / "trainings").iterdir())
+    assert len(history) == 3 and len(trainings) == len({entry["arch"] for entry in history})
+    for folder in trainings:
+        assert json.loads((folder / "config.json").read_text())["recipe"]["epochs"] == 1
+        assert json.loads((folder / "result.json").read_text())["train_images"] == 80

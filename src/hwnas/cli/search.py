@@ -21,7 +21,7 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from hwnas.cli import options
-from hwnas.cli.common import COST_HELP, progress_bars, resolve_cost
+from hwnas.cli.common import COST_HELP, load_cifar, progress_bars, resolve_cost
 from hwnas.cli.diagnose import diagnose_command
 from hwnas.cli.dnas import dmasking_command, dnas_command
 from hwnas.errors import HwnasError
@@ -34,7 +34,7 @@ app = typer.Typer(help="Architecture search: ChamNet (predictor-based adaptation
 
 
 def resolve_evaluator(text: str, space: Any, config: ChamNetConfig, data_dir: Optional[Path],
-                      run_dir: Path) -> Any:
+                      cifar: Optional[Path], run_dir: Path) -> Any:
     from hwnas.evolution.evaluators import CifarTrainingEvaluator, NB201Evaluator
 
     if text.startswith("nb201:") or text == "nb201":
@@ -44,11 +44,10 @@ def resolve_evaluator(text: str, space: Any, config: ChamNetConfig, data_dir: Op
     if text == "cifar10":
         if space.name == "nb201":
             raise HwnasError("--evaluator cifar10 cannot train NB201 cells: use nb201:<column>")
-        from hwnas.data.cifar import load_cifar10
         from hwnas.train.recipe import TrainRecipe
 
         recipe = TrainRecipe(epochs=config.evaluator_epochs, batch_size=64, seed=config.seed)
-        return CifarTrainingEvaluator(space, load_cifar10(data_dir=data_dir), recipe,
+        return CifarTrainingEvaluator(space, load_cifar(cifar, data_dir), recipe,
                                       run_dir / "trainings", seed=config.seed,
                                       train_per_class=config.train_per_class,
                                       valid_per_class=config.valid_per_class)
@@ -90,6 +89,7 @@ def chamnet(
     out: options.Out = Path("chamnet-run"),
     resume: options.Resume = False,
     data_dir: options.DataDir = None,
+    cifar: options.Cifar = None,
 ) -> None:
     """Search SPACE for the most accurate architecture within each --latency-ms budget."""
     from hwnas.evolution.chamnet import plot_pareto, run_chamnet
@@ -100,7 +100,8 @@ def chamnet(
     model = resolve_cost(cost, chosen_space, data_dir)
     limits = budgets(model, latency_ms, energy, chosen_space)
     default = "nb201:cifar10_test_200ep" if chosen_space.name == "nb201" else "cifar10"
-    chosen = resolve_evaluator(evaluator or default, chosen_space, config, data_dir, out)
+    chosen = resolve_evaluator(evaluator or default, chosen_space, config, data_dir, cifar,
+                               out)
     with progress_bars() as bar:
         task = bar.add_task(f"ChamNet evaluations -> {out}", total=config.evaluations)
         result = run_chamnet(chosen_space, chosen, limits, config, run_dir=out, resume=resume,

@@ -120,11 +120,9 @@ def check_inputs(space: Any, space_type: type, kind: str, cost_model: Any,
 
 def search_difference(config_type: type, saved: dict[str, Any], current: dict[str, Any]
                       ) -> str | None:
-    """A resume's check: the search settings (:func:`hwnas.settings.resume_difference`), then
-    the rest of the config (space, cost model)."""
-    rest = ("search",)
-    return first_difference({k: v for k, v in saved.items() if k not in rest},
-                            {k: v for k, v in current.items() if k not in rest}) or \
+    """A resume's check: the space and the cost model, then the search settings
+    (:func:`hwnas.settings.resume_difference`)."""
+    return first_difference({**saved, "search": None}, {**current, "search": None}) or \
         settings.resume_difference(config_type, saved.get("search"), current["search"], "search")
 
 

@@ -47,7 +47,6 @@ from hwnas.spaces.dmasking import DMaskingSpace, LayerPlan
 from hwnas.spaces.fbnet import candidate_block
 
 
-
 def prefix_masks(widths: Sequence[int], size: int) -> torch.Tensor:
     """Rows ``M_i`` [len(widths), size]: ones on the first ``widths[i]`` entries."""
     return (torch.arange(size)[None, :] < torch.tensor(list(widths))[:, None]).float()

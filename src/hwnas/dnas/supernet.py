@@ -42,7 +42,6 @@ from hwnas.errors import HwnasError
 from hwnas.spaces.fbnet import LayerwiseSpace
 
 
-
 def check_weight_sharing(value: str) -> None:
     if value not in WEIGHT_SHARING:
         raise HwnasError(f"weight_sharing must be one of {WEIGHT_SHARING}, got {value!r}")

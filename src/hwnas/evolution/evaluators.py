@@ -78,12 +78,12 @@ class CifarTrainingEvaluator:
     ``data`` is a :class:`hwnas.data.cifar.CifarArrays` whose *train* split is divided into
     ``train_per_class`` training and ``valid_per_class`` validation images per class (seeded);
     the test split is not used. Each architecture trains in ``run_dir/<hash of arch>`` with the
-    :class:`hwnas.train.recipe.TrainRecipe`; a finished run is read back, not retrained.
+    :class:`hwnas.train.recipe.TrainRecipe` (its ``threads`` included); a finished run is read
+    back, not retrained, an interrupted one resumed.
     """
 
     def __init__(self, space: Any, data: Any, recipe: Any, run_dir: str | Path, *,
-                 train_per_class: int = 100, valid_per_class: int = 50, seed: int = 0,
-                 threads: int | None = None) -> None:
+                 train_per_class: int = 100, valid_per_class: int = 50, seed: int = 0) -> None:
         from hwnas.data.cifar import CifarArrays, balanced_subset
 
         for name, value in (("train_per_class", train_per_class),
@@ -100,7 +100,7 @@ class CifarTrainingEvaluator:
         train, valid = chosen[~valid_mask], chosen[valid_mask]
         self.data = CifarArrays(data.train_x[train], data.train_y[train], data.train_x[valid],
                                 data.train_y[valid], data.class_names, f"{data.source} (split)")
-        self.space, self.recipe, self.threads = space, recipe, threads
+        self.space, self.recipe = space, recipe
         self.run_dir = Path(run_dir)
         self.name = f"cifar10:{train_per_class}x10 train, {valid_per_class}x10 valid"
 
@@ -120,7 +120,7 @@ class CifarTrainingEvaluator:
                 results.append(float(read_json(folder / "result.json", "result")["final_top1"]))
                 continue
             outcome = train(arch, self.data, self.recipe, folder,
-                            resume=(folder / "config.json").exists(), threads=self.threads)
+                            resume=(folder / "config.json").exists())
             logger.info("trained %s: %.2f %%", folder.name, outcome.final_top1)
             results.append(float(outcome.final_top1))
         return np.array(results)
