@@ -44,7 +44,7 @@ from hwnas.errors import HwnasError
 from hwnas.evolution.chamnet import run_chamnet, run_config
 from hwnas.evolution.config import ChamNetConfig
 from hwnas.evolution.evaluators import CifarTrainingEvaluator
-from hwnas.io import atomic_write_json, read_json
+from hwnas.io import read_json
 from hwnas.runs import first_difference
 from hwnas.settings import check
 from hwnas.spaces import get_space
@@ -147,10 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "predictor": best["predictor"], "wall_seconds": time.perf_counter() - started,
         "settings": {"preset": source, **{name: settings.to_dict(value)
                                           for name, value in loaded.items()}}}
-    path = common.output_path(arguments.out, NAME, arguments.quick)
-    atomic_write_json(path, output)
-    print(f"wrote {path}")
-    return output
+    return common.write_output(arguments.out, NAME, arguments.quick, output)
 
 
 if __name__ == "__main__":

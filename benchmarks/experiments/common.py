@@ -36,6 +36,7 @@ import numpy as np
 
 from hwnas import settings
 from hwnas.arch.spec import ArchSpec
+from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.cost.base import CostModel
 from hwnas.cost.engines import TimingSettings, check_same_engine
 from hwnas.cost.flops import FlopsCost
@@ -139,9 +140,10 @@ def output_path(out: Path, name: str, quick: bool, suffix: str = ".json") -> Pat
 
 
 def write_output(out: Path, name: str, quick: bool, output: dict[str, Any],
-                 started: float) -> dict[str, Any]:
-    """Add the wall time and write :func:`output_path`."""
-    output["wall_s"] = time.perf_counter() - started
+                 started: float | None = None) -> dict[str, Any]:
+    """Write ``output`` to :func:`output_path` (with the wall time since ``started``, if given)."""
+    if started is not None:
+        output["wall_s"] = time.perf_counter() - started
     path = output_path(out, name, quick)
     atomic_write_json(path, output)
     print(f"wrote {path}")
@@ -731,6 +733,17 @@ def measured_latency(archs: Mapping[str, ArchSpec], table: LatencyTable | None,
 def mobilenet_name(width: float) -> str:
     """The name of a MobileNetV2 baseline's training and latency (``mobilenet_v2_cifar-0.5``)."""
     return f"mobilenet_v2_cifar-{width}"
+
+
+def trained_mobilenets(data: CifarArrays, budget: DnasSettings, work: Path
+                       ) -> tuple[dict[str, ArchSpec], dict[str, float]]:
+    """MobileNetV2 (CIFAR stem) at each of the preset's ``mobilenet_widths``, by
+    :func:`mobilenet_name`, and their top-1 trained with :func:`train_network`."""
+    archs = {mobilenet_name(width): mobilenet_v2_cifar(width_multiplier=width)
+             for width in budget.benchmark.mobilenet_widths}
+    accuracy = {name: train_network(name, arch, data, budget, work)["final_top1"]
+                for name, arch in archs.items()}
+    return archs, accuracy
 
 
 def interpolate_baseline(baseline: Sequence[Mapping[str, Any]], latency_ms: float,

@@ -46,7 +46,6 @@ import numpy as np
 from benchmarks.experiments import common
 from hwnas import settings
 from hwnas.arch.spec import ArchSpec
-from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.cost.base import CostModel
 from hwnas.cost.flops import FlopsCost
 from hwnas.cost.lut_config import LutBuildConfig
@@ -144,10 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     data = common.load_data()
     widths = budget.benchmark.mobilenet_widths
-    archs: dict[str, ArchSpec] = {common.mobilenet_name(width): mobilenet_v2_cifar(
-        width_multiplier=width) for width in widths}
-    accuracy = {name: common.train_network(name, arch, data, budget, work)["final_top1"]
-                for name, arch in archs.items()}
+    archs, accuracy = common.trained_mobilenets(data, budget, work)
     table = None
     if arguments.cost == "flops":
         cost_model: CostModel = FlopsCost()

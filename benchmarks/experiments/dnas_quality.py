@@ -31,7 +31,6 @@ from typing import Any
 from benchmarks.experiments import common
 from hwnas import settings
 from hwnas.arch.spec import ArchSpec
-from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.settings import check
 
 NAME = "dnas_quality"
@@ -58,10 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     data = common.load_data()
     widths = budget.benchmark.mobilenet_widths
-    archs: dict[str, ArchSpec] = {common.mobilenet_name(width): mobilenet_v2_cifar(
-        width_multiplier=width) for width in widths}
-    accuracy = {name: common.train_network(name, arch, data, budget, work)["final_top1"]
-                for name, arch in archs.items()}
+    archs, accuracy = common.trained_mobilenets(data, budget, work)
     table = common.local_lut(budget, work)
     result = common.search("local", table, data, budget, work)
     # Two readings of one search, both trained, and the control (module docstring).

@@ -40,7 +40,6 @@ from hwnas.cost.lut_config import ENGINE_NAMES, LutBuildConfig, LutValidateConfi
 from hwnas.cost.lutbuild import build_lut
 from hwnas.cost.validate import validate_lut
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_json
 from hwnas.settings import check
 
 NAME = "lut_fidelity"
@@ -145,10 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{row['validate_s']:.0f} s")
     for entry in results.values():  # top-level keys stay the engine labels
         entry["settings"] = {**summary, "loadavg_end": os.getloadavg()[0]}
-    path = common.output_path(arguments.out, NAME, arguments.quick)
-    atomic_write_json(path, results)
-    print(f"wrote {path}")
-    return results
+    return common.write_output(arguments.out, NAME, arguments.quick, results)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from scipy.stats import kendalltau
 
 from benchmarks.experiments import common
 from hwnas.data.tables import nb201_accuracy
-from hwnas.io import atomic_write_json
 from hwnas.predictors.active import select_by_bayesian_optimisation
 from hwnas.predictors.gp import GaussianProcessPredictor
 from hwnas.settings import check
@@ -93,10 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                     seed, own) for seed in range(own.seeds)]))
                 for size in own.sizes}
             print(key, results["kendall_tau_median"][key], flush=True)
-    path = common.output_path(arguments.out, NAME, arguments.quick)
-    atomic_write_json(path, results)
-    print(f"wrote {path}")
-    return results
+    return common.write_output(arguments.out, NAME, arguments.quick, results)
 
 
 if __name__ == "__main__":
