@@ -1,65 +1,19 @@
-"""Timing statistics and engines: structure and math only, never timing accuracy."""
+"""Engines: what they run and what they say about it (never timing accuracy)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from torch import nn
 
 from hwnas.arch.build import walk
 from hwnas.cost.engines import (
-    IDENTITY_FIELDS, OrtEngine, TimingSettings, TimingStats, TorchEngine, check_same_engine,
-    combine_rounds, make_engine, summarize, time_calls, time_interleaved,
+    IDENTITY_FIELDS, OrtEngine, TorchEngine, check_same_engine, make_engine,
 )
+from hwnas.cost.opkey import space_keys
+from hwnas.cost.timing import time_calls
+from hwnas.cost.worker import item_runner
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
-
-
-def test_summarize_known_samples():
-    stats = summarize(np.arange(1, 11, dtype=float))
-    assert stats.median_ms == pytest.approx(5.5)
-    assert stats.p10_ms == pytest.approx(1.9)
-    assert stats.p90_ms == pytest.approx(9.1)
-    assert stats.count == 10
-
-
-def test_time_calls_warms_up_then_times_each_call():
-    calls = []
-    stats = time_calls(lambda: calls.append(1), warmup=3, repeats=7)
-    assert len(calls) == 10
-    assert stats.count == 7
-    assert 0 <= stats.p10_ms <= stats.median_ms <= stats.p90_ms
-
-
-def test_combine_rounds_takes_median_of_medians_and_sums_counts():
-    rounds = [TimingStats(1.0, 0.5, 2.0, 10), TimingStats(3.0, 1.0, 4.0, 10),
-              TimingStats(2.0, 0.7, 9.0, 5)]
-    combined = combine_rounds(rounds)
-    assert combined == TimingStats(2.0, 0.7, 4.0, 25)
-
-
-def test_interleaved_rounds_alternate_items():
-    order: list[str] = []
-    settings = TimingSettings(warmup=1, repeats=2, rounds=3)
-    results = time_interleaved([lambda: order.append("a"), lambda: order.append("b")], settings)
-    assert len(results) == 2 and all(r.count == 6 for r in results)
-    assert order == (["a"] * 3 + ["b"] * 3) * 3
-
-
-@pytest.mark.parametrize("kwargs", [{"repeats": 0}, {"warmup": -1}, {"rounds": 0},
-                                    {"repeats": 1.5}, {"rounds": True}])
-def test_timing_settings_are_validated(kwargs):
-    with pytest.raises(HwnasError):
-        TimingSettings(**kwargs)
-
-
-def test_stats_json_round_trip_and_malformed():
-    stats = TimingStats(1.25, 1.0, 2.0, 9)
-    assert TimingStats.from_dict(stats.to_dict()) == stats
-    for bad in ({"median_ms": 1}, {**stats.to_dict(), "count": 0},
-                {**stats.to_dict(), "p10_ms": "fast"}, {**stats.to_dict(), "median_ms": -1}):
-        with pytest.raises(HwnasError):
-            TimingStats.from_dict(bad)
 
 
 @pytest.mark.parametrize("engine", [TorchEngine(threads=1, layout="channels_last"),
@@ -96,3 +50,22 @@ def test_engine_mismatch_names_both():
     check_same_engine(first, dict(first), "same")
     with pytest.raises(HwnasError, match=r"threads.*1 thread.*2 thread"):
         check_same_engine(first, second, "resume")
+
+
+@pytest.mark.parametrize("engine", [OrtEngine(), TorchEngine()])
+def test_plan_items_rebuild_in_a_worker_what_the_engine_runs(engine, tmp_path):
+    """A worker item (an exported graph for ORT, a spec for torch) runs the same layer and
+    network as the engine's own runners: same output."""
+    key = space_keys(get_space("fbnet-cifar"))[5]
+    arch = get_space("fbnet-cifar").to_arch([3] * 22)
+    for item, direct in ((engine.layer_item(key, tmp_path), engine.layer_runner(key.layer_shape())),
+                         (engine.network_item(arch, tmp_path), engine.network_runner(arch))):
+        assert not {"onnx", "op_key", "arch"}.isdisjoint(item)
+        worker = item_runner(engine.plan(), item)
+        assert _output(worker()).shape == _output(direct()).shape
+
+
+def _output(value):
+    import numpy as np
+
+    return np.asarray(value[0] if isinstance(value, list) else value.detach())

@@ -11,9 +11,11 @@ import pytest
 from hwnas.arch.zoo import get_model_spec
 from hwnas.cost.base import CostModel
 from hwnas.cost.calibration import Calibration, fit_calibration
-from hwnas.cost.engines import OrtEngine, TimingSettings, TimingStats, TorchEngine
+from hwnas.cost.engines import OrtEngine, TorchEngine
+from hwnas.cost.flops import FlopsCost
 from hwnas.cost.lut import LatencyTable, LutEntry, LutError
-from hwnas.cost.lutbuild import calibration_archs, open_table, pending_measurements
+from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.lutbuild import calibration_archs, open_table
 from hwnas.cost.opkey import op_keys, space_keys
 from hwnas.cost.validate import (
     LutValidateConfig, fidelity_metrics, validate_lut, validation_archs,
@@ -24,27 +26,46 @@ from hwnas.spaces import get_space
 from ..helpers import sample_arch
 
 SPACE = get_space("fbnet-cifar")
-TIMING = TimingSettings(warmup=1, repeats=3, rounds=2)
+BUILD = LutBuildConfig(warmup=1, repeats=3, processes=2, sessions=1)
 
 
-def synthetic_table(calibration: Calibration | None = None, rounds: int = 2) -> LatencyTable:
+def session(value: float, process: int = 0) -> dict:
+    return {"item": "x", "process": process, "session": 0, "block": f"{process}.0.0",
+            "median_ms": value, "p10_ms": value, "p90_ms": 2 * value, "count": 3}
+
+
+def synthetic_table(calibration: Calibration | None = None) -> LatencyTable:
     """Entries with made-up latencies (0.01 ms * (index + 1)): tests of the math, not timings."""
     entries = {}
     for index, key in enumerate(space_keys(SPACE)):
         value = 0.01 * (index + 1)
-        entries[key] = LutEntry(key, [TimingStats(value * (1 + 0.1 * r), value, 2 * value, 3)
-                                      for r in range(rounds)])
+        entries[key] = LutEntry(key, value, 1.0, [session(value), session(1.1 * value, 1)])
     return LatencyTable(space=SPACE.lut_metadata(), engine=OrtEngine().metadata(),
-                        timing=TIMING, entries=entries, calibration=calibration)
+                        timing=BUILD.measurement(), entries=entries, calibration=calibration)
 
 
 def calibration(scale: float, offset: float) -> Calibration:
     return Calibration("affine", scale, offset, {}, [], "test", {})
 
 
-def test_entry_latency_is_median_of_round_medians():
-    entry = LutEntry(space_keys(SPACE)[0], [TimingStats(m, 0, 9, 2) for m in (3.0, 1.0, 2.0)])
-    assert entry.latency_ms == 2.0
+def test_a_format_1_table_reads_as_the_median_of_its_round_medians(tmp_path):
+    data = synthetic_table().to_dict()
+    data["version"], data["timing"] = 1, {"warmup": 1, "repeats": 3, "rounds": 3}
+    del data["build"]
+    for entry in data["entries"]:
+        del entry["sessions"], entry["spread_pct"]
+        entry["rounds"] = [{"median_ms": m, "p10_ms": 0.0, "p90_ms": 9.0, "count": 2}
+                           for m in (3.0, 1.0, 2.0)]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    table = LatencyTable.load(path)
+    assert table.version == 1 and table.is_complete(SPACE)
+    assert all(entry.latency_ms == 2.0 for entry in table.entries.values())
+    assert table.build.references == {}
+    with pytest.raises(LutError, match="format-1 table, read only"):
+        table.save(tmp_path / "again.json")
+    with pytest.raises(LutError, match="format-1 table of an older hwnas"):
+        open_table(path, SPACE, OrtEngine(), BUILD)
 
 
 def test_predict_is_sum_of_entries_times_scale_plus_overhead():
@@ -72,8 +93,9 @@ def test_json_round_trip(tmp_path):
     table.save(path)
     again = LatencyTable.load(path)
     assert again.entries.keys() == table.entries.keys()
-    assert all(again.entries[k].rounds == table.entries[k].rounds for k in table.entries)
+    assert all(again.entries[k] == table.entries[k] for k in table.entries)
     assert again.calibration == table.calibration and again.timing == table.timing
+    assert again.build == table.build
     arch = sample_arch(SPACE, 3)
     assert again.cost(arch) == pytest.approx(table.cost(arch))
     assert json.loads(path.read_text())["format"] == "hwnas-latency-lut"
@@ -91,7 +113,7 @@ def corrupt(data: dict, change: str) -> object:
     elif change == "entries":
         data["entries"] = {"a": 1}
     elif change == "stats":
-        data["entries"][0]["rounds"][0]["median_ms"] = "slow"
+        data["entries"][0]["sessions"][0]["median_ms"] = "slow"
     elif change == "key":
         data["entries"][0]["key"]["params"]["stride"] = 7
     elif change == "duplicate":
@@ -99,7 +121,7 @@ def corrupt(data: dict, change: str) -> object:
     elif change == "calibration":
         data["calibration"] = {"method": "magic"}
     elif change == "timing":
-        data["timing"]["repeats"] = 0
+        del data["timing"]["repeats"]
     elif change == "list":
         return [data]
     return data
@@ -149,15 +171,17 @@ def test_missing_key_is_refused():
 def test_resume_refuses_other_engine_timing_or_space(tmp_path):
     path = tmp_path / "lut.json"
     synthetic_table().save(path)
-    assert len(open_table(path, SPACE, OrtEngine(), TIMING).entries) == 110
+    assert len(open_table(path, SPACE, OrtEngine(), BUILD).entries) == 110
     with pytest.raises(HwnasError, match=r"onnxruntime.*torch"):
-        open_table(path, SPACE, TorchEngine(), TIMING)
+        open_table(path, SPACE, TorchEngine(), BUILD)
     with pytest.raises(HwnasError, match="threads"):
-        open_table(path, SPACE, OrtEngine(threads=2), TIMING)
-    with pytest.raises(LutError, match="timing"):
-        open_table(path, SPACE, OrtEngine(), TimingSettings(warmup=1, repeats=4, rounds=2))
+        open_table(path, SPACE, OrtEngine(threads=2), BUILD)
+    with pytest.raises(LutError, match="'repeats': 4"):
+        open_table(path, SPACE, OrtEngine(), dataclasses.replace(BUILD, repeats=4))
+    with pytest.raises(LutError, match="'processes': 3"):
+        open_table(path, SPACE, OrtEngine(), dataclasses.replace(BUILD, processes=3))
     with pytest.raises(LutError, match=r"fbnet-cifar at 32 px.*fbnet-imagenet"):
-        open_table(path, get_space("fbnet-imagenet"), OrtEngine(), TIMING)
+        open_table(path, get_space("fbnet-imagenet"), OrtEngine(), BUILD)
 
 
 def test_validation_refuses_another_machine_engine():
@@ -167,13 +191,13 @@ def test_validation_refuses_another_machine_engine():
         validate_lut(table, LutValidateConfig(n=2))
 
 
-def test_pending_measurements_resume_exactly_what_is_missing():
-    table = synthetic_table(rounds=2)
+def test_a_table_is_complete_when_every_key_has_a_fitted_latency():
+    table = synthetic_table()
     keys = space_keys(SPACE)
-    assert pending_measurements(table, keys) == []
-    table.entries[keys[0]].rounds.pop()
-    del table.entries[keys[1]]
-    assert pending_measurements(table, keys) == [(0, keys[1]), (1, keys[0]), (1, keys[1])]
+    assert table.is_complete(SPACE)
+    table.entries[keys[0]].latency_ms = None
+    assert not table.is_complete(SPACE)
+    del table.entries[keys[0]]
     assert not table.is_complete(SPACE)
 
 
@@ -192,9 +216,9 @@ def test_calibration_recovers_known_corrections():
 
 def test_calibration_and_validation_networks_are_disjoint():
     table = synthetic_table()
-    archs = calibration_archs(table, SPACE, 8, np.random.default_rng(1))
-    sums = [table.raw_sum(arch) for arch in archs]
-    assert len(archs) == 8 and sums == sorted(sums)
+    archs = calibration_archs(SPACE, 8, np.random.default_rng(1))
+    flops = [FlopsCost().cost(arch) for arch in archs]
+    assert len(archs) == 8 and flops == sorted(flops) and flops[0] < flops[-1]
     table.calibration = Calibration("offset", 1.0, 0.0, {}, [{"arch": a.to_string()}
                                                                for a in archs], "", {})
     validation = validation_archs(table, SPACE, 20, seed=0)
@@ -217,12 +241,11 @@ def test_a_space_that_searches_resolution_prices_every_listed_resolution():
     """DMasking networks come at 24, 28 or 32 px: the table accepts the resolutions its space
     lists (and calibrates on them), and still refuses any other."""
     space = get_space("dmasking-cifar")
-    entries = {key: LutEntry(key, [TimingStats(0.01, 0.01, 0.02, 3)] * 2)
-               for key in space_keys(space)}
+    entries = {key: LutEntry(key, 0.01) for key in space_keys(space)}
     table = LatencyTable(space=space.lut_metadata(), engine=OrtEngine().metadata(),
-                         timing=TIMING, entries=entries)
+                         entries=entries)
     rng = np.random.default_rng(0)
-    resolutions = {arch.resolution for arch in calibration_archs(table, space, 12, rng)}
+    resolutions = {arch.resolution for arch in calibration_archs(space, 12, rng)}
     assert resolutions <= {24, 28, 32} and len(resolutions) > 1
     arch = sample_arch(space, 5)
     assert table.cost(arch) == pytest.approx(0.01 * (len(arch.blocks) + 2))

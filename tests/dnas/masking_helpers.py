@@ -9,7 +9,7 @@ from typing import Callable
 
 from hwnas.arch.build import LayerShape
 from hwnas.arch.spec import HeadSpec, StemSpec
-from hwnas.cost.engines import TimingSettings, TimingStats
+
 from hwnas.cost.lut import LatencyTable, LutEntry
 from hwnas.cost.opkey import key_of_layer
 from hwnas.spaces.dmasking import DMaskingSpace
@@ -41,9 +41,8 @@ def synthetic_table(space: DMaskingSpace, latency: Callable[[LayerShape], float]
     for layer in space.unique_layer_shapes():
         key = key_of_layer(layer)
         value = latency(layer)
-        entries[key] = LutEntry(key, [TimingStats(value, value, value, 1)])
-    return LatencyTable(space=space.lut_metadata(), engine=ENGINE,
-                        timing=TimingSettings(warmup=1, repeats=1, rounds=1), entries=entries)
+        entries[key] = LutEntry(key, value)
+    return LatencyTable(space=space.lut_metadata(), engine=ENGINE, entries=entries)
 
 
 def linear_latency(layer: LayerShape) -> float:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from hwnas.cost.calibration import Calibration
-from hwnas.cost.engines import TimingSettings, TimingStats
 from hwnas.cost.budget import make_budgets
 from hwnas.cost.device_table import NB201Latency
 from hwnas.cost.lut import LatencyTable, LutEntry
@@ -25,11 +24,10 @@ def synthetic_table(space):
     entries = {}
     for key in space_keys(space):
         value = float(rng.uniform(0.01, 1.0))
-        entries[key] = LutEntry(key, [TimingStats(value, value, value, 1)])
+        entries[key] = LutEntry(key, value)
     calibration = Calibration("affine", 1.25, 0.5, {}, [], "test", {})
     return LatencyTable(space=space.lut_metadata(), engine={"name": "onnxruntime", "threads": 1},
-                        timing=TimingSettings(warmup=0, repeats=1, rounds=1), entries=entries,
-                        calibration=calibration)
+                        entries=entries, calibration=calibration)
 
 
 def test_lut_vectorised_cost_over_the_chamnet_space_equals_the_table():

@@ -16,7 +16,11 @@ and predicts
 Without a calibration ``scale = 1`` and ``offset = 0`` (the raw FBNet sum).
 
 File format: JSON only (see :meth:`LatencyTable.to_dict`); loading parses and validates, it never
-executes code. A table is used only with its own space, resolution and engine.
+executes code. A table is used only with its own space, resolution and engine. Format 2 stores
+every session's timing of every entry and calibration network, the fitted latencies
+(:mod:`hwnas.cost.sessions`), the reference networks' latencies and the conditions the table was
+measured in (:mod:`hwnas.cost.health`); format 1 (one process, interleaved rounds, latency = the
+median of the round medians) is still read, for prediction and validation.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from typing import Any
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.base import CostModel, LayerPrice
 from hwnas.cost.calibration import Calibration
-from hwnas.cost.engines import IDENTITY_FIELDS, TimingSettings, TimingStats, combine_rounds
+from hwnas.cost.engines import IDENTITY_FIELDS
+from hwnas.cost.timing import TimingStats, combine_rounds
 from hwnas.cost.opkey import OpKey, key_of_layer, op_keys, space_keys
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, read_json
 
 FORMAT = "hwnas-latency-lut"
-VERSION = 1
+VERSION = 2
 
 
 class LutError(HwnasError):
@@ -45,30 +50,78 @@ class LutError(HwnasError):
 
 @dataclass
 class LutEntry:
-    """One operator key with its per-round timings; latency = median of the round medians."""
+    """One operator key: its latency (the build's fit, None until then), the spread of its
+    sessions around the fit (percent) and every session's timing."""
 
     key: OpKey
-    rounds: list[TimingStats] = field(default_factory=list)
-
-    @property
-    def latency_ms(self) -> float:
-        return combine_rounds(self.rounds).median_ms
+    latency_ms: float | None = None
+    spread_pct: float | None = None
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        combined = combine_rounds(self.rounds)
-        return {"id": self.key.id, "key": self.key.to_dict(), "latency_ms": combined.median_ms,
-                "p10_ms": combined.p10_ms, "p90_ms": combined.p90_ms,
-                "rounds": [stats.to_dict() for stats in self.rounds]}
+        return {"id": self.key.id, "key": self.key.to_dict(), "latency_ms": self.latency_ms,
+                "spread_pct": self.spread_pct, "sessions": self.sessions}
 
     @classmethod
-    def from_dict(cls, data: Any) -> LutEntry:
-        if not isinstance(data, dict) or not isinstance(data.get("rounds"), list):
-            raise LutError(f"entry: expected an object with 'key' and 'rounds', got {data!r:.200}")
+    def from_dict(cls, data: Any, version: int = VERSION) -> LutEntry:
+        if not isinstance(data, dict):
+            raise LutError(f"entry: expected an object, got {data!r:.200}")
         key = OpKey.from_dict(data.get("key"))
-        rounds = [TimingStats.from_dict(item) for item in data["rounds"]]
-        if not rounds:
+        if version == 1:
+            return cls._from_rounds(key, data.get("rounds"))
+        sessions, latency = data.get("sessions"), data.get("latency_ms")
+        if not isinstance(sessions, list):
+            raise LutError(f"entry {key.id}: 'sessions' must be a list")
+        for row in sessions:
+            TimingStats.from_dict(row)
+        if latency is not None and not _positive(latency):
+            raise LutError(f"entry {key.id}: latency_ms must be a positive number, "
+                           f"got {latency!r}")
+        return cls(key, latency, data.get("spread_pct"), sessions)
+
+    @classmethod
+    def _from_rounds(cls, key: OpKey, rounds: Any) -> LutEntry:
+        if not isinstance(rounds, list) or not rounds:
             raise LutError(f"entry {key.id}: has no timing rounds")
-        return cls(key, rounds)
+        stats = [TimingStats.from_dict(item) for item in rounds]
+        return cls(key, combine_rounds(stats).median_ms, None,
+                   [{"process": 0, "session": index, "block": f"0.{index}.0", **item.to_dict()}
+                    for index, item in enumerate(stats)])
+
+
+@dataclass
+class BuildRecord:
+    """How a format-2 table was measured: the worker processes done so far, the calibration
+    networks' sessions and fitted latencies (the *references* a later run compares its machine
+    against), and the conditions of every build run."""
+
+    processes_done: list[int] = field(default_factory=list)
+    networks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    references: dict[str, float] = field(default_factory=dict)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    speed: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"processes_done": self.processes_done, "references": self.references,
+                "speed": self.speed, "conditions": self.conditions,
+                "networks": [{"arch": arch, "sessions": rows}
+                             for arch, rows in self.networks.items()]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BuildRecord:
+        if not isinstance(data, dict) or not isinstance(data.get("networks"), list):
+            raise LutError(f"field 'build' must be an object with 'networks', got {data!r:.200}")
+        done, references = data.get("processes_done"), data.get("references")
+        if not isinstance(done, list) or not all(isinstance(i, int) for i in done):
+            raise LutError("field 'build.processes_done' must be a list of integers")
+        if not isinstance(references, dict) or not all(map(_positive, references.values())):
+            raise LutError("field 'build.references' must map networks to positive latencies")
+        return cls(done, {item["arch"]: item["sessions"] for item in data["networks"]},
+                   references, list(data.get("conditions") or []), data.get("speed"))
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _now() -> str:
@@ -80,14 +133,18 @@ class LatencyTable(CostModel):
 
     unit = "ms"
 
-    def __init__(self, *, space: dict[str, Any], engine: dict[str, Any], timing: TimingSettings,
+    def __init__(self, *, space: dict[str, Any], engine: dict[str, Any],
+                 timing: dict[str, Any] | None = None,
                  entries: dict[OpKey, LutEntry] | None = None,
                  calibration: Calibration | None = None, created: str | None = None,
-                 source: str = "<memory>") -> None:
+                 source: str = "<memory>", build: BuildRecord | None = None,
+                 version: int = VERSION) -> None:
         self.space = dict(space)
         self.engine = dict(engine)
-        self.timing = timing
+        self.timing = dict(timing or {})
         self.entries: dict[OpKey, LutEntry] = dict(entries or {})
+        self.build = build if build is not None else BuildRecord()
+        self.version = version
         self.calibration = calibration
         self.created = created or _now()
         self.source = source
@@ -120,7 +177,7 @@ class LatencyTable(CostModel):
     # ---- prediction -----------------------------------------------------------------------
     def latency(self, key: OpKey, layer_name: str = "layer") -> float:
         entry = self.entries.get(key)
-        if entry is None or not entry.rounds:
+        if entry is None or entry.latency_ms is None:
             raise LutError(f"{self.describe()} has no entry for {layer_name} key {key.id}")
         return entry.latency_ms
 
@@ -161,27 +218,29 @@ class LatencyTable(CostModel):
                           self.scale, self.offset_ms, self.space_name.endswith("-sparse"))
 
     # ---- completeness ---------------------------------------------------------------------
-    def measured_rounds(self, key: OpKey) -> int:
-        entry = self.entries.get(key)
-        return len(entry.rounds) if entry else 0
-
     def is_complete(self, space: Any) -> bool:
-        return all(self.measured_rounds(key) >= self.timing.rounds for key in space_keys(space))
+        """Whether every key of ``space`` has a fitted latency."""
+        return all(key in self.entries and self.entries[key].latency_ms is not None
+                   for key in space_keys(space))
 
     # ---- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": VERSION, "unit": "ms",
-            "space": self.space, "engine": self.engine, "timing": self.timing.to_dict(),
+            "space": self.space, "engine": self.engine, "timing": self.timing,
             "created": self.created, "updated": _now(),
             "prediction": {"formula": "scale * sum(entries) + offset_ms", "scale": self.scale,
                            "offset_ms": self.offset_ms},
             "calibration": self.calibration.to_dict() if self.calibration else None,
+            "build": self.build.to_dict(),
             "entries": [entry.to_dict() for entry in self.entries.values()],
         }
 
     def save(self, path: str | Path) -> None:
         """Write the table atomically (temp file + rename): a crash leaves the old or new file."""
+        if self.version != VERSION:
+            raise LutError(f"{self.describe()} is a format-{self.version} table, read only: "
+                           f"build a new one")
         atomic_write_json(path, self.to_dict())
 
     @classmethod
@@ -198,9 +257,10 @@ class LatencyTable(CostModel):
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LutError(f"malformed LUT file {source}: not an hwnas latency table "
                            f"(expected \"format\": \"{FORMAT}\")")
-        if data.get("version") != VERSION:
-            raise LutError(f"LUT file {source}: unsupported version {data.get('version')!r} "
-                           f"(this hwnas reads version {VERSION})")
+        version = data.get("version")
+        if version not in (1, VERSION):
+            raise LutError(f"LUT file {source}: unsupported version {version!r} "
+                           f"(this hwnas reads versions 1 and {VERSION})")
         space, engine, timing = data.get("space"), data.get("engine"), data.get("timing")
         if not isinstance(space, dict) or not isinstance(space.get("name"), str) or not (
             isinstance(space.get("resolution"), int) and space["resolution"] > 0
@@ -208,25 +268,26 @@ class LatencyTable(CostModel):
             raise LutError(f"malformed LUT file {source}: field 'space' needs name and resolution")
         if not isinstance(engine, dict) or any(name not in engine for name in IDENTITY_FIELDS):
             raise LutError(f"malformed LUT file {source}: field 'engine' needs {IDENTITY_FIELDS}")
-        if not isinstance(timing, dict) or set(timing) != {"warmup", "repeats", "rounds"}:
-            raise LutError(f"malformed LUT file {source}: field 'timing' needs warmup, repeats, "
-                           f"rounds")
+        if not isinstance(timing, dict) or not {"warmup", "repeats"} <= set(timing):
+            raise LutError(f"malformed LUT file {source}: field 'timing' needs warmup and "
+                           f"repeats")
         if not isinstance(data.get("entries"), list):
             raise LutError(f"malformed LUT file {source}: field 'entries' must be a list")
         entries: dict[OpKey, LutEntry] = {}
         for index, item in enumerate(data["entries"]):
             try:
-                entry = LutEntry.from_dict(item)
+                entry = LutEntry.from_dict(item, version)
             except HwnasError as error:
                 raise LutError(f"malformed LUT file {source}: entries[{index}]: {error}") from None
             if entry.key in entries:
                 raise LutError(f"malformed LUT file {source}: duplicate entry {entry.key.id}")
             entries[entry.key] = entry
         calibration = data.get("calibration")
-        return cls(space=space, engine=engine, timing=TimingSettings(**timing), entries=entries,
+        build = BuildRecord.from_dict(data.get("build")) if version == VERSION else None
+        return cls(space=space, engine=engine, timing=timing, entries=entries,
                    calibration=None if calibration is None else Calibration.from_dict(calibration),
                    created=data.get("created") if isinstance(data.get("created"), str) else None,
-                   source=source)
+                   source=source, build=build, version=version)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:

@@ -1,22 +1,29 @@
-"""Build a latency table for a space, resumably, and calibrate it on whole networks.
+"""Build a latency table for a space with session-robust timing, resumably, and calibrate it.
 
-``build_lut`` enumerates the unique operator keys of a space (:func:`~hwnas.cost.opkey.space_keys`)
-and measures each in ``timing.rounds`` interleaved rounds (all keys once, then all keys again...).
-After *every* measurement the table is written atomically, so a killed build loses at most the
-measurement in flight. Run again with the same output file, it reloads the table, checks that the
-space, engine and timing settings are the same (refusing otherwise, naming both), and measures
-exactly the (key, round) pairs that are missing: no stored measurement is lost or repeated.
+``build_lut`` times every unique operator key of a space (:func:`~hwnas.cost.opkey.space_keys`)
+together with a few *calibration* networks (:func:`calibration_archs`) in ``processes`` worker
+processes of ``sessions`` fresh sessions each (:mod:`hwnas.cost.sessions`). Layers and networks
+share the blocks of timings, so the machine's speed in each block is estimated from both and
+the two-way fit puts them on one footing: the machine's median speed over the build.
 
-Then, unless disabled, it measures a few *calibration* networks end to end (interleaved rounds,
-same process, same engine) and fits ``scale * sum + offset`` (:mod:`hwnas.cost.calibration`). The
-calibration networks are chosen to span the space's latency range (see
-:func:`calibration_archs`) and are never used for validation.
+After every worker process the table is written atomically with that process's sessions, so a
+killed build loses at most one process's work. Run again with the same output file, it reloads
+the table, checks that the space, engine and measurement settings are the same (refusing
+otherwise, naming both) and runs only the processes that are missing.
+
+Once all processes are in, the fit gives every entry's latency and every calibration network's;
+``scale * sum + offset`` is fitted to the networks (:mod:`hwnas.cost.calibration`), and their
+latencies are stored as the table's *references*: a later validation, or a demo, times them
+again to see whether the machine has drifted since (:mod:`hwnas.cost.health`). Calibration
+networks are never used for validation.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,115 +31,50 @@ import numpy as np
 
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.calibration import fit_calibration
-from hwnas.cost.engines import (
-    Engine, TimingSettings, TimingStats, check_same_engine, make_engine, time_calls,
-    time_interleaved,
-)
-from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.engines import Engine, check_same_engine, make_engine
+from hwnas.cost.flops import FlopsCost
+from hwnas.cost.health import Monitor, Warn, log_warning
 from hwnas.cost.lut import LatencyTable, LutEntry, LutError
-from hwnas.cost.opkey import OpKey, space_keys
+from hwnas.cost.lut_config import LutBuildConfig, TimingSettings
+from hwnas.cost.opkey import space_keys
+from hwnas.cost.sessions import (
+    LatencyFit, Progress, SessionPlan, fit_latencies, layer_items, network_items, no_progress,
+    run_processes,
+)
 from hwnas.spaces import get_space
 
 LOGGER = logging.getLogger(__name__)
 
-#: the default timing of whole networks per round (:class:`LutBuildConfig`'s)
-NETWORK_TIMING = TimingSettings(warmup=5, repeats=40, rounds=3)
 
-#: ``on_progress(stage, done, total)``; stages: "keys", "export", "timing"
-Progress = Callable[[str, int, int], None]
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
-
-
-def open_table(path: Path, space: Any, engine: Engine, timing: TimingSettings) -> LatencyTable:
-    """The table at ``path`` to resume (checked against this build), or a new empty one."""
-    if not path.exists():
-        return LatencyTable(space=space.lut_metadata(), engine=engine.metadata(), timing=timing,
-                            source=str(path))
-    table = LatencyTable.load(path)
-    if table.space_name != space.name or table.resolution != space.resolution:
-        raise LutError(f"cannot resume {table.describe()} as a build for space {space.name} at "
-                       f"{space.resolution} px: use another --out")
-    check_same_engine(table.engine, engine.metadata(), f"cannot resume {table.describe()}")
-    if table.timing != timing:
-        raise LutError(f"cannot resume {table.describe()}: it was started with timing "
-                       f"{table.timing.to_dict()}, this build asks for {timing.to_dict()}")
-    return table
-
-
-def pending_measurements(table: LatencyTable, keys: Sequence[OpKey]) -> list[tuple[int, OpKey]]:
-    """The (round, key) pairs still to measure, round by round."""
-    return [(round_index, key) for round_index in range(table.timing.rounds) for key in keys
-            if table.measured_rounds(key) <= round_index]
-
-
-def measure_keys(table: LatencyTable, keys: Sequence[OpKey], engine: Engine, path: Path, *,
-                 on_progress: Progress = _no_progress, throttle_s: float = 0.0) -> int:
-    """Measure every missing (key, round), saving the table after each; returns how many."""
-    pending = pending_measurements(table, keys)
-    runners: dict[OpKey, Callable[[], Any]] = {}
-    on_progress("keys", 0, len(pending))
-    for done, (_, key) in enumerate(pending, start=1):
-        if key not in runners:
-            runners[key] = engine.layer_runner(key.layer_shape())
-        stats = time_calls(runners[key], warmup=table.timing.warmup, repeats=table.timing.repeats)
-        table.entries.setdefault(key, LutEntry(key)).rounds.append(stats)
-        table.save(path)
-        on_progress("keys", done, len(pending))
-        if throttle_s:
-            time.sleep(throttle_s)  # only for tests of interrupted builds
-    return len(pending)
-
-
-def calibration_archs(table: LatencyTable, space: Any, count: int, rng: np.random.Generator,
-                      *, pool_size: int = 300) -> list[ArchSpec]:
-    """``count`` networks at evenly spaced ranks of the LUT sum over ``pool_size`` uniformly
-    random ones: spread over the whole range of the distribution the validation networks come
-    from (a well-determined scale), without extrapolating to extremes where the whole-network
-    gap is not linear (the heaviest networks outgrow the caches a lone block enjoys)."""
+def calibration_archs(space: Any, count: int, rng: np.random.Generator, *,
+                      pool_size: int = 300) -> list[ArchSpec]:
+    """``count`` networks at evenly spaced ranks of MFLOPs over ``pool_size`` uniformly random
+    ones: spread over the range of the distribution the validation networks come from (a
+    well-determined scale) without extremes. MFLOPs, because the networks are timed with the
+    layers, before any latency is known."""
     pool = np.unique(space.decisions.sample(pool_size, rng), axis=0)
-    sums = space.layer_sums(table.layer_price(space).price)(pool)
+    sums = space.layer_sums(FlopsCost().layer_price(space).price)(pool)
     picks = np.unique(np.linspace(0, len(pool) - 1, min(count, len(pool))).round().astype(int))
     return [space.to_arch(pool[index]) for index in np.argsort(sums, kind="stable")[picks]]
 
 
-def measure_networks(archs: Sequence[ArchSpec], engine: Engine, timing: TimingSettings, *,
-                     chunk_size: int = 20, on_progress: Progress = _no_progress
-                     ) -> list[TimingStats]:
-    """End-to-end latency of each network: interleaved rounds within chunks of ``chunk_size``
-    networks (bounding how many compiled networks are held in memory at once)."""
-    results: list[TimingStats] = []
-    total_rounds = timing.rounds * len(archs)
-    on_progress("export", 0, len(archs))
-    on_progress("timing", 0, total_rounds)
-    for start in range(0, len(archs), chunk_size):
-        chunk = archs[start:start + chunk_size]
-        runners = []
-        for arch in chunk:
-            runners.append(engine.network_runner(arch))
-            on_progress("export", start + len(runners), len(archs))
-        base = timing.rounds * start
-
-        def report_round(round_index: int, base: int = base, size: int = len(chunk)) -> None:
-            on_progress("timing", base + (round_index + 1) * size, total_rounds)
-
-        results.extend(time_interleaved(runners, timing, on_round=report_round))
-    return results
-
-
-def calibrate(table: LatencyTable, space: Any, engine: Engine, *, count: int, seed: int,
-              timing: TimingSettings = NETWORK_TIMING,
-              on_progress: Progress = _no_progress) -> None:
-    """Measure ``count`` calibration networks and store the fitted correction in ``table``."""
-    archs = calibration_archs(table, space, count, np.random.default_rng(seed))
-    sums = [table.raw_sum(arch) for arch in archs]
-    measured = [stats.median_ms for stats in
-                measure_networks(archs, engine, timing, on_progress=on_progress)]
-    settings = {"networks": len(archs), "seed": seed, "timing": timing.to_dict(),
-                "selection": "evenly spaced ranks of the LUT sum over 300 uniform random networks"}
-    table.calibration = fit_calibration(sums, measured, [a.to_string() for a in archs], settings)
+def open_table(path: Path, space: Any, engine: Engine, config: LutBuildConfig) -> LatencyTable:
+    """The table at ``path`` to resume (checked against this build), or a new empty one."""
+    if not path.exists():
+        return LatencyTable(space=space.lut_metadata(), engine=engine.metadata(),
+                            timing=config.measurement(), source=str(path))
+    table = LatencyTable.load(path)
+    if table.version != 2:
+        raise LutError(f"cannot resume {table.describe()}: it is a format-{table.version} table "
+                       f"of an older hwnas; build a new one with another --out")
+    if table.space_name != space.name or table.resolution != space.resolution:
+        raise LutError(f"cannot resume {table.describe()} as a build for space {space.name} at "
+                       f"{space.resolution} px: use another --out")
+    check_same_engine(table.engine, engine.metadata(), f"cannot resume {table.describe()}")
+    if table.timing != config.measurement():
+        raise LutError(f"cannot resume {table.describe()}: it was started with "
+                       f"{table.timing}, this build asks for {config.measurement()}")
+    return table
 
 
 def engine_of(config: LutBuildConfig) -> Engine:
@@ -141,18 +83,123 @@ def engine_of(config: LutBuildConfig) -> Engine:
 
 
 def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = False,
-              on_progress: Progress = _no_progress, throttle_s: float = 0.0) -> LatencyTable:
-    """Build (or resume) the LUT ``config`` describes at ``path``; see the module docstring."""
+              on_progress: Progress = no_progress, on_warning: Warn = log_warning,
+              throttle_s: float = 0.0) -> LatencyTable:
+    """Build (or resume) the LUT ``config`` describes at ``path``; see the module docstring.
+    ``recalibrate`` refits the stored sessions (nothing is timed again); ``throttle_s`` sleeps
+    after each worker process (tests of interrupted builds)."""
     path = Path(path)
-    space, engine, timing = get_space(config.space, "lut"), engine_of(config), config.timing
-    table = open_table(path, space, engine, timing)
+    space, engine = get_space(config.space, "lut"), engine_of(config)
+    table = open_table(path, space, engine, config)
     keys = space_keys(space)
-    already = sum(min(table.measured_rounds(key), timing.rounds) for key in keys)
-    LOGGER.info("%s: %d keys x %d rounds, %d measurements already stored", path, len(keys),
-                timing.rounds, already)
-    measure_keys(table, keys, engine, path, on_progress=on_progress, throttle_s=throttle_s)
-    if config.calibration > 0 and (table.calibration is None or recalibrate):
-        calibrate(table, space, engine, count=config.calibration, seed=config.calibration_seed,
-                  timing=config.network_timing, on_progress=on_progress)
+    archs = calibration_archs(space, config.calibration,
+                              np.random.default_rng(config.calibration_seed))
+    pending = [index for index in range(config.processes)
+               if index not in table.build.processes_done]
+    LOGGER.info("%s: %d keys and %d networks, %d of %d processes to run", path, len(keys),
+                len(archs), len(pending), config.processes)
+    if pending:
+        monitor = Monitor("the LUT build", on_warning)
+        monitor.before(config.wait_quiet)
+        with tempfile.TemporaryDirectory(prefix="hwnas-graphs-") as folder:
+            total = len(keys) + len(archs)
+            items = layer_items(engine, keys, Path(folder), **config.timing.to_dict(),
+                                on_progress=on_progress, total=total) + \
+                network_items(engine, archs, Path(folder), **config.network_timing.to_dict(),
+                              on_progress=on_progress, total=total, done=len(keys))
+
+            by_id = {key.id: table.entries.setdefault(key, LutEntry(key)) for key in keys}
+
+            def store(index: int, rows: list[dict[str, Any]]) -> None:
+                for row in rows:
+                    if row["item"] in by_id:
+                        by_id[row["item"]].sessions.append(row)
+                    else:
+                        table.build.networks.setdefault(row["item"], []).append(row)
+                table.build.processes_done.append(index)
+                table.save(path)
+                if throttle_s:
+                    time.sleep(throttle_s)
+
+            run_processes(items, engine, config.plan, pending, seed=config.calibration_seed,
+                          on_done=store, monitor=monitor, on_progress=on_progress,
+                          label=lambda index: f"process {index + 1}/{config.processes}")
+        fit_table(table, keys, archs, config.calibration > 0, monitor)
+        table.build.conditions.append(monitor.summary())
+        table.save(path)
+    elif recalibrate:
+        fit_table(table, keys, archs, config.calibration > 0, Monitor("the LUT build",
+                                                                      on_warning))
         table.save(path)
     return table
+
+
+def fit_table(table: LatencyTable, keys: Sequence[Any], archs: Sequence[ArchSpec],
+              calibrate: bool, monitor: Monitor) -> LatencyFit:
+    """Fit every stored session (entries and calibration networks) and set the entries'
+    latencies, the references and the calibration."""
+    rows = [row for key in keys for row in table.entries[key].sessions] + \
+        [row for arch in archs for row in table.build.networks.get(arch.to_string(), [])]
+    fit = fit_latencies(rows)
+    for key in keys:
+        entry = table.entries[key]
+        entry.latency_ms, entry.spread_pct = fit.latency_ms[key.id], fit.spread_pct[key.id]
+    table.build.references = {arch.to_string(): fit.latency_ms[arch.to_string()]
+                              for arch in archs}
+    table.build.speed = fit.summary()
+    monitor.speed(table.build.speed)
+    if calibrate:
+        sums = [table.raw_sum(arch) for arch in archs]
+        measured = [table.build.references[arch.to_string()] for arch in archs]
+        settings = {"networks": len(archs), "seed": table.timing["calibration_seed"],
+                    "selection": "evenly spaced ranks of MFLOPs over 300 uniform random "
+                                 "networks", "timed": "with the layers (module doc)"}
+        table.calibration = fit_calibration(sums, measured, [a.to_string() for a in archs],
+                                            settings)
+    return fit
+
+
+@dataclass(frozen=True)
+class NetworkTimes:
+    """End-to-end times of networks: one fit per group of processes and one of all groups."""
+
+    groups: list[LatencyFit]
+    together: LatencyFit
+
+    def latency_ms(self, arch: ArchSpec) -> float:
+        return self.together.latency_ms[arch.to_string()]
+
+
+def measure_networks(archs: Sequence[ArchSpec], engine: Engine, timing: TimingSettings,
+                     plan: SessionPlan, *, monitor: Monitor, seed: int = 0,
+                     references: Sequence[ArchSpec] = (), groups: int = 1,
+                     done: dict[int, list[dict[str, Any]]] | None = None,
+                     on_done: Callable[[int, list[dict[str, Any]]], None] | None = None,
+                     on_progress: Progress = no_progress) -> NetworkTimes:
+    """Time ``archs`` (and ``references``, e.g. a table's calibration networks) end to end in
+    ``groups`` independent groups of ``plan.processes`` worker processes; the groups take turns
+    process by process (process ``i`` belongs to group ``i % groups``). ``done`` holds the
+    sessions of processes run before (a resumed run), ``on_done`` receives each new one's."""
+    every = list({arch.to_string(): arch for arch in [*archs, *references]}.values())
+    rows_by_process = dict(done or {})
+    pending = [index for index in range(groups * plan.processes) if index not in rows_by_process]
+    if pending:
+        with tempfile.TemporaryDirectory(prefix="hwnas-graphs-") as folder:
+            items = network_items(engine, every, Path(folder), **timing.to_dict(),
+                                  on_progress=on_progress, total=len(every))
+
+            def store(index: int, rows: list[dict[str, Any]]) -> None:
+                rows_by_process[index] = rows
+                if on_done is not None:
+                    on_done(index, rows)
+
+            run_processes(items, engine, plan, pending, seed=seed, on_done=store,
+                          monitor=monitor, on_progress=on_progress,
+                          label=lambda index: f"process {index + 1}/{groups * plan.processes}")
+    fits = [fit_latencies([row for index, rows in rows_by_process.items()
+                           if index % groups == group for row in rows])
+            for group in range(groups)]
+    together = fits[0] if groups == 1 else fit_latencies(
+        [row for rows in rows_by_process.values() for row in rows])
+    monitor.speed(together.summary())
+    return NetworkTimes(fits, together)
