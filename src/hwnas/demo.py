@@ -33,7 +33,9 @@ from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.cost.lut import LatencyTable
 from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.health import Monitor
 from hwnas.cost.lutbuild import build_lut, engine_of, measure_networks
+from hwnas.cost.sessions import relative_drift
 from hwnas.data.cifar import CifarArrays
 from hwnas.dnas.config import DnasConfig
 from hwnas.dnas.data import search_batches
@@ -92,12 +94,14 @@ class DemoHooks:
     search_progress: Callable[[Any], None] | None = None
     train_progress: Callable[[str], Any] = lambda name: None
     step: Callable[[str], None] = field(default=lambda message: logger.info(message))
+    warning: Callable[[str], None] = field(default=lambda message: logger.warning(message))
 
 
 def build_table(out: Path, config: LutBuildConfig, hooks: DemoHooks) -> LatencyTable:
     engine = engine_of(config)
     hooks.step(f"1/5 latency table: {engine.label}, every layer of the {config.space} space")
-    return build_lut(config, out / "lut.json", on_progress=hooks.lut_progress)
+    return build_lut(config, out / "lut.json", on_progress=hooks.lut_progress,
+                     on_warning=hooks.warning)
 
 
 def search(out: Path, demo: DemoSettings, table: LatencyTable, data: CifarArrays,
@@ -149,18 +153,28 @@ def measure(out: Path, config: LutBuildConfig, table: LatencyTable,
         return read_json(path, "latency measurements")
     engine = engine_of(config)
     hooks.step(f"3/5 end-to-end latency of the derived networks and the baseline "
-               f"({engine.label})")
-    timing = config.network_timing
-    stats = measure_networks(list(networks.values()), engine, timing,
+               f"({engine.label}, {config.processes} processes x {config.sessions} sessions, "
+               f"the table's calibration networks as references)")
+    monitor = Monitor("the demo's timing", hooks.warning)
+    monitor.before(config.wait_quiet)
+    references = [ArchSpec.from_string(arch) for arch in table.build.references]
+    times = measure_networks(list(networks.values()), engine, config.network_timing, config.plan,
+                             monitor=monitor, references=references,
                              on_progress=hooks.lut_progress)
+    drift = relative_drift({arch.to_string(): times.latency_ms(arch) for arch in references},
+                           table.build.references)
+    monitor.drift(drift, "when the table was built")
     from hwnas.spaces import get_space
 
     space = get_space(table.space_name)
-    rows = [{"name": name, "arch": arch.to_string(), "measured_ms": measured.median_ms,
-             "p10_ms": measured.p10_ms, "p90_ms": measured.p90_ms,
+    rows = [{"name": name, "arch": arch.to_string(), "measured_ms": times.latency_ms(arch),
+             "spread_pct": times.together.spread_pct[arch.to_string()],
              "predicted_ms": table.cost(arch) if space.contains(arch) else None}
-            for (name, arch), measured in zip(networks.items(), stats)]
-    data = {"engine": engine.metadata(), "timing": timing.to_dict(), "networks": rows}
+            for name, arch in networks.items()]
+    data = {"engine": engine.metadata(), "timing": config.network_timing.to_dict(),
+            "plan": {"processes": config.processes, "sessions": config.sessions},
+            "networks": rows, "drift_pct": drift, "conditions": monitor.summary(),
+            "build_conditions": table.build.conditions}
     atomic_write_json(path, data)
     return data
 

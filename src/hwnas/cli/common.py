@@ -20,8 +20,8 @@ from hwnas.errors import HwnasError
 console = Console(stderr=True)
 DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga")
 #: titles of the stages a LUT build or a network measurement reports
-STAGE_TITLES = {"keys": "measuring operator keys", "export": "building networks",
-                "timing": "timing networks (interleaved rounds)"}
+STAGE_TITLES = {"export": "exporting layers and networks",
+                "timing": "timing blocks in worker processes"}
 COST_HELP = ("LUT file (hwnas lut build), a device table (raspi4, pixel3, eyeriss, fpga; FBNet "
              "CIFAR spaces), nb201:<latency column> (nb201), flops or params.")
 

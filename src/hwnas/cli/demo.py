@@ -20,8 +20,11 @@ def _hooks(bar: Any) -> Any:
         stages.clear()
         console.print(f"[bold]{message}[/bold]")
 
+    def warning(message: str) -> None:
+        console.print(f"[yellow]{message}[/yellow]")
+
     return DemoHooks(lut_progress=stages, search_progress=SearchBars(bar),
-                     train_progress=lambda name: TrainBars(bar), step=step)
+                     train_progress=lambda name: TrainBars(bar), step=step, warning=warning)
 
 
 def demo(

@@ -33,6 +33,11 @@ def rich_progress() -> Iterator[Any]:
         yield StageBars(progress)
 
 
+def warn(message: str) -> None:
+    """A measurement-health warning: one line on stderr."""
+    typer.echo(message, err=True)
+
+
 @app.command("build")
 @options.config_command(LutBuildConfig, "lut_build")
 def build(
@@ -51,9 +56,18 @@ def build(
     path = out or Path(f"lut-{config.space}-{label}.json")
     with rich_progress() as on_progress:
         table = build_lut(config, path, recalibrate=recalibrate, on_progress=on_progress,
-                          throttle_s=throttle_s)
+                          on_warning=warn, throttle_s=throttle_s)
     fit = table.calibration
-    typer.echo(f"wrote {path}: {len(table.entries)} keys, {label}")
+    spreads = [entry.spread_pct for entry in table.entries.values()]
+    typer.echo(f"wrote {path}: {len(table.entries)} keys, {label}, {config.processes} processes "
+               f"x {config.sessions} sessions; median spread of a key's sessions "
+               f"{sorted(spreads)[len(spreads) // 2]:.1f} %")
+    speed = table.build.speed
+    if speed:
+        typer.echo(f"machine speed over the build: {speed['blocks_off']} of {speed['blocks']} "
+                   f"blocks more than 10 % off its median (fastest "
+                   f"{speed['fastest_block_pct']:+.0f} %, slowest "
+                   f"{speed['slowest_block_pct']:+.0f} %)")
     if fit:
         typer.echo(f"prediction = {fit.scale:.4f} * sum + {fit.offset_ms:.4f} ms "
                    f"({fit.method}: {fit.reason})")
@@ -107,11 +121,22 @@ def validate(
     probe_run(out, command="lut_validate", resume=resume)
     table = LatencyTable.load(lut)
     with rich_progress() as on_progress:
-        result = validate_lut(table, config, out_dir=out, resume=resume, on_progress=on_progress)
-    ranks = "  ".join(f"{name.capitalize()} " + ("n/a" if result[name] is None
-                                                 else f"{result[name]:.3f}")
-                      for name in ("spearman", "kendall"))
-    typer.echo(f"{result['label']}: n={result['n']}  MAPE {result['mape']:.2f} %  "
-               f"within 5 % {result['within_5pct']:.0f} %  within 10 % "
-               f"{result['within_10pct']:.0f} %  {ranks}")
+        result = validate_lut(table, config, out_dir=out, resume=resume, on_progress=on_progress,
+                              on_warning=warn)
+    typer.echo(f"{result['label']}: n={result['n']}  " + fidelity_line(result))
+    if result["ceiling"] is not None:
+        typer.echo("noise ceiling (group 1 vs group 2 of the measurements): "
+                   + fidelity_line(result["ceiling"]))
+    if result["drift_pct"] is not None:
+        typer.echo(f"reference networks: {result['drift_pct']:+.1f} % against the build; at "
+                   f"the machine's current speed: " + fidelity_line(result["at_current_speed"]))
     typer.echo(f"wrote {out / 'result.json'} and {result['plot']}")
+
+
+def fidelity_line(metrics: dict[str, Any]) -> str:
+    """MAPE, within 5/10 %, Spearman and Kendall on one line."""
+    ranks = "  ".join(f"{name.capitalize()} " + ("n/a" if metrics[name] is None
+                                                 else f"{metrics[name]:.3f}")
+                      for name in ("spearman", "kendall"))
+    return (f"MAPE {metrics['mape']:.2f} %  within 5 % {metrics['within_5pct']:.0f} %  "
+            f"within 10 % {metrics['within_10pct']:.0f} %  {ranks}")

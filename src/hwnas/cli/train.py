@@ -17,6 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hwnas.arch.spec import ArchSpec
+from hwnas import settings
 from hwnas.cli import options
 from hwnas.cli.common import TrainBars, console, load_cifar, progress_bars
 from hwnas.errors import HwnasError
@@ -96,9 +97,15 @@ def train_command(
     check_fits_cifar(spec, len(data.class_names))
     data = at_resolution(select(data, config.subset_per_class, config.test_per_class,
                                 config.seed), spec.resolution)
-    threads = config.threads or len(os.sched_getaffinity(0))
+    from hwnas.compute import free_cores
+
+    cores = len(os.sched_getaffinity(0))
+    threads = config.threads or free_cores()
+    busy = "" if config.threads or threads == cores else \
+        f"; other processes hold {cores - threads} of {cores} cores"
     console.print(f"training {spec.to_string()}\n  -> {run_dir} ({len(data.train_y)} train images, "
-                  f"{threads} threads)", soft_wrap=True)
+                  f"{threads} threads{busy})", soft_wrap=True)
+    config = settings.replace(config, threads=threads)
     with progress_bars("loss") as bar:
         result = train(spec, data, config, run_dir, resume=resume, progress=TrainBars(bar))
     typer.echo(
@@ -125,7 +132,7 @@ def eval_command(
     """Top-1 accuracy of a trained run's checkpoint on the CIFAR-10 test split."""
     import torch
 
-    from hwnas.compute import torch_threads
+    from hwnas.compute import free_cores, torch_threads
     from hwnas.data.batches import BatchIterator
     from hwnas.train.loop import evaluate, load_checkpoint, model_from_checkpoint
 
@@ -135,7 +142,7 @@ def eval_command(
     check_fits_cifar(model.arch, len(data.class_names))
     data = at_resolution(select(data, None, test_per_class, seed), model.arch.resolution)
     batches = BatchIterator(data.test_x, data.test_y, batch_size, train=False)
-    with torch_threads(threads or len(os.sched_getaffinity(0))):
+    with torch_threads(threads or free_cores()):
         top1 = evaluate(model, batches)
     typer.echo(f"top-1 {top1:.2f} % on {len(data.test_y)} test images "
                f"(epoch {state['epoch']}, {model.arch.to_string()})")

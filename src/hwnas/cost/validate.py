@@ -1,15 +1,28 @@
 """Validate a latency table against end-to-end measurements of random networks.
 
 ``validate_lut`` samples N uniformly random architectures of the table's space (seeded, never one
-of the calibration networks), predicts each with the table, measures each end to end with the
-table's own engine (interleaved rounds, medians; see :mod:`hwnas.cost.engines`), and reports
+of the calibration networks), predicts each with the table, and measures each end to end with the
+table's own engine in worker processes other than the build's (:mod:`hwnas.cost.sessions`):
+``groups`` independent groups of ``processes`` workers, taking turns, each timing every network
+in ``sessions`` fresh sessions. It reports, against the fit of all groups together,
 
 * MAPE = mean_i |pred_i - meas_i| / meas_i (percent);
 * the share of networks with |pred - meas| / meas <= 5 % and <= 10 % (percent);
 * Spearman's rho and Kendall's tau between predicted and measured (rank fidelity, what a search
   needs); and the same numbers for the raw LUT sum and each fitted correction, for comparison;
 
-plus a predicted-vs-measured scatter plot (PNG).
+and beside them
+
+* the **noise ceiling**: the same numbers between two groups' fits, i.e. how well the machine
+  reproduces its own measurements. A table cannot be checked more finely than that: when
+  fidelity is near the ceiling the machine limits the prediction, not the table;
+* the fidelity **at the machine's current speed**: every prediction times ``1 + drift``, the
+  median change since the build of the table's calibration networks, timed in this run as
+  references. A table predicts latency at the speed the machine had while it was built; the
+  references say how much faster or slower the machine runs now, which is the machine's state,
+  not the table's error (:mod:`hwnas.cost.health` warns about it and records the conditions).
+
+Plus a predicted-vs-measured scatter plot (PNG).
 """
 
 from __future__ import annotations
@@ -26,9 +39,11 @@ from hwnas.arch.spec import ArchSpec
 from hwnas.cost.engines import check_same_engine, engine_from_metadata
 from hwnas.cost.lut_config import LutValidateConfig
 from hwnas.cost.lut import LatencyTable, LutError
-from hwnas.cost.lutbuild import Progress, _no_progress, measure_networks
+from hwnas.cost.health import Monitor, Warn, log_warning
+from hwnas.cost.lutbuild import NetworkTimes, measure_networks
+from hwnas.cost.sessions import Progress, no_progress, relative_drift
 from hwnas.errors import HwnasError
-from hwnas.runs import RunFolder, first_difference, open_run
+from hwnas.runs import first_difference, open_run
 from hwnas.spaces import get_space
 
 
@@ -109,13 +124,13 @@ def _alternatives(table: LatencyTable, sums: np.ndarray, measured: np.ndarray) -
 
 def validate_lut(table: LatencyTable, config: LutValidateConfig | None = None, *,
                  out_dir: str | Path | None = None, resume: bool = False,
-                 label: str | None = None, on_progress: Progress = _no_progress
-                 ) -> dict[str, Any]:
+                 label: str | None = None, on_progress: Progress = no_progress,
+                 on_warning: Warn = log_warning) -> dict[str, Any]:
     """Measure ``config.n`` random networks of the table's space end to end and compare (module
     doc). With ``out_dir``, a run folder (:mod:`hwnas.runs`): ``history.jsonl`` holds every
-    measured network (appended chunk by chunk: ``resume`` measures only the rest),
-    ``result.json`` the comparison and ``scatter.png`` the plot. Refuses when this machine's
-    engine differs from the table's (CPU, version, ...)."""
+    worker process's sessions (``resume`` runs only the missing processes), ``result.json`` the
+    comparison and ``scatter.png`` the plot. Refuses when this machine's engine differs from the
+    table's (CPU, version, ...)."""
     config = config or LutValidateConfig()
     started = time.perf_counter()
     space = get_space(table.space_name, "lut")
@@ -125,21 +140,35 @@ def validate_lut(table: LatencyTable, config: LutValidateConfig | None = None, *
     engine = engine_from_metadata(table.engine)
     check_same_engine(table.engine, engine.metadata(), f"cannot validate {table.describe()}")
     archs = validation_archs(table, space, config.n, config.seed)
+    references = [ArchSpec.from_string(arch) for arch in table.build.references]
     folder = None if out_dir is None else open_run(
         out_dir, command="lut_validate", resume=resume, compare=_same_validation,
         config={"lut": table.source, "space": table.space, "engine": table.engine,
                 "validate": settings.to_dict(config)})
     try:
-        measured = _measure(archs, engine, config, folder, on_progress)
-        result = _comparison(table, archs, measured, config, label or engine.label)
-        result["validate_s"] = time.perf_counter() - started
+        done = {row["process"]: row["measurements"]
+                for row in (folder.read_history() if folder else [])}
+        monitor = Monitor("the validation", on_warning)
+        monitor.before(config.wait_quiet)
+        times = measure_networks(
+            archs, engine, config.timing, config.plan, monitor=monitor, seed=config.seed,
+            references=references, groups=config.groups, done=done, on_progress=on_progress,
+            on_done=None if folder is None else lambda index, rows: folder.append_history(
+                [{"process": index, "measurements": rows}]))
+        drift = relative_drift({arch.to_string(): times.latency_ms(arch) for arch in references},
+                               table.build.references)
+        monitor.drift(drift, "when the table was built")
+        result = _comparison(table, archs, times, config, label or engine.label, drift)
+        result.update(drift_pct=drift, conditions=monitor.summary(),
+                      validate_s=time.perf_counter() - started)
         if folder is not None:
             title = (f"{result['label']}: MAPE {result['mape']:.1f} %, "
                      f"{result['within_10pct']:.0f} % within 10 %, tau "
                      + ("n/a" if result["kendall"] is None else f"{result['kendall']:.2f}"))
             predicted = [row["predicted_ms"] for row in result["networks"]]
-            result["plot"] = str(scatter_plot(predicted, [row["median_ms"] for row in measured],
-                                              folder.path("scatter.png"), title))
+            measured = [row["measured_ms"] for row in result["networks"]]
+            result["plot"] = str(scatter_plot(predicted, measured, folder.path("scatter.png"),
+                                              title))
             folder.write_result(result)
         return result
     finally:
@@ -153,36 +182,32 @@ def _same_validation(saved: dict[str, Any], current: dict[str, Any]) -> str | No
                                    "validate")
 
 
-def _measure(archs: Sequence[ArchSpec], engine: Any, config: LutValidateConfig,
-             folder: RunFolder | None, on_progress: Progress) -> list[dict[str, Any]]:
-    """Per network ``{"arch", median/p10/p90, count}``: from the folder's history, the rest
-    measured in chunks (interleaved rounds within a chunk), each chunk appended on the spot."""
-    done = {row["arch"]: row for row in (folder.read_history() if folder else [])}
-    pending = [arch for arch in archs if arch.to_string() not in done]
-    for start in range(0, len(pending), config.chunk_size):
-        chunk = pending[start:start + config.chunk_size]
-        stats = measure_networks(chunk, engine, config.timing, chunk_size=config.chunk_size,
-                                 on_progress=on_progress)
-        rows = [{"arch": arch.to_string(), **timing.to_dict()}
-                for arch, timing in zip(chunk, stats)]
-        done.update((row["arch"], row) for row in rows)
-        if folder is not None:
-            folder.append_history(rows)
-    return [done[arch.to_string()] for arch in archs]
-
-
-def _comparison(table: LatencyTable, archs: Sequence[ArchSpec], measured: list[dict[str, Any]],
-                config: LutValidateConfig, label: str) -> dict[str, Any]:
+def _comparison(table: LatencyTable, archs: Sequence[ArchSpec], times: NetworkTimes,
+                config: LutValidateConfig, label: str, drift_pct: float | None
+                ) -> dict[str, Any]:
     sums = np.array([table.raw_sum(arch) for arch in archs])
     predicted = table.scale * sums + table.offset_ms
-    times = np.array([row["median_ms"] for row in measured])
+    measured = np.array([times.latency_ms(arch) for arch in archs])
+    groups = [[fit.latency_ms[arch.to_string()] for arch in archs] for fit in times.groups]
+    ceiling = None if len(groups) < 2 else fidelity_metrics(groups[0], groups[1])
+    adjusted = None if drift_pct is None else \
+        fidelity_metrics(predicted * (1.0 + drift_pct / 100.0), measured)
     return {
-        **fidelity_metrics(predicted, times),
+        **fidelity_metrics(predicted, measured),
+        "at_current_speed": adjusted,
+        "ceiling": ceiling,
+        "per_group": [fidelity_metrics(predicted, values) for values in groups],
         "label": label, "lut": table.source, "space": table.space, "engine": table.engine,
         "seed": config.seed, "timing": config.timing.to_dict(),
+        "plan": {"groups": config.groups, "processes": config.processes,
+                 "sessions": config.sessions, "block_size": config.block_size},
         "prediction": {"method": table.calibration.method if table.calibration else "raw_sum",
                        "scale": table.scale, "offset_ms": table.offset_ms},
-        "alternatives": _alternatives(table, sums, times),
-        "networks": [{**row, "lut_sum_ms": float(s), "predicted_ms": float(p)}
-                     for row, s, p in zip(measured, sums, predicted)],
+        "alternatives": _alternatives(table, sums, measured),
+        "networks": [{"arch": arch.to_string(), "measured_ms": float(m),
+                      "group_ms": [float(values[index]) for values in groups],
+                      "spread_pct": times.together.spread_pct[arch.to_string()],
+                      "lut_sum_ms": float(s), "predicted_ms": float(p)}
+                     for index, (arch, m, s, p) in enumerate(zip(archs, measured, sums,
+                                                                   predicted))],
     }

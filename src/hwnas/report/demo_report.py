@@ -47,6 +47,7 @@ def accuracy_latency_plot(rows: list[dict[str, Any]], path: Path) -> Path:
 def _latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str]:
     engine = latency["engine"]
     calibration = table.get("calibration") or {}
+    plan = latency.get("plan", {})
     lines = [
         "## Latency on this machine",
         "",
@@ -55,18 +56,54 @@ def _latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str
         f"`{table['prediction']['formula']}` with scale {table['prediction']['scale']:.3f} and "
         f"offset {table['prediction']['offset_ms']:.3f} ms "
         f"(calibration: {calibration.get('method', 'none')} on "
-        f"{len(calibration.get('points', []))} networks).",
+        f"{len(calibration.get('points', []))} networks). Every network below was timed in "
+        f"{plan.get('processes')} worker process(es) x {plan.get('sessions')} fresh "
+        "session(s); "
+        "the measured latency is the two-way fit's (the machine's median speed), the spread that "
+        "of its sessions around it.",
         "",
-        "| network | predicted ms | measured ms (p10-p90) | error |",
-        "|---|---|---|---|",
+        "| network | predicted ms | measured ms | spread of sessions | error | error at the "
+        "current speed |",
+        "|---|---|---|---|---|---|",
     ]
+    factor = 1.0 + (latency.get("drift_pct") or 0.0) / 100.0
     for row in latency["networks"]:
-        predicted = row["predicted_ms"]
-        error = (f"{100 * (predicted - row['measured_ms']) / row['measured_ms']:+.1f} %"
-                 if predicted is not None else "not in the table's space")
-        shown = f"{predicted:.3f}" if predicted is not None else "-"
-        lines.append(f"| {row['name']} | {shown} | {row['measured_ms']:.3f} "
-                     f"({row['p10_ms']:.3f}-{row['p90_ms']:.3f}) | {error} |")
+        predicted, measured = row["predicted_ms"], row["measured_ms"]
+        if predicted is None:
+            shown, errors = "-", "not in the table's space | -"
+        else:
+            shown = f"{predicted:.3f}"
+            errors = (f"{100 * (predicted - measured) / measured:+.1f} % | "
+                      f"{100 * (factor * predicted - measured) / measured:+.1f} %")
+        lines.append(f"| {row['name']} | {shown} | {measured:.3f} | {row['spread_pct']:.1f} % | "
+                     f"{errors} |")
+    return lines + [""] + _conditions(latency, table)
+
+
+def _conditions(latency: dict[str, Any], table: dict[str, Any]) -> list[str]:
+    """The measurement conditions of the table's build and of this timing."""
+    lines = ["Measurement conditions:", ""]
+    for what, conditions in (("table build", (table.get("build") or {}).get("conditions")),
+                             ("this timing", [latency.get("conditions")])):
+        for entry in conditions or []:
+            if not entry:
+                continue
+            busy = entry.get("other_cores_max")
+            steal = entry.get("steal_pct_max")
+            speed = entry.get("speed") or {}
+            lines.append(
+                f"- {what}: other processes up to "
+                + ("unknown" if busy is None else f"{busy:.2f} cores")
+                + ", steal up to " + ("unknown" if steal is None else f"{steal:.1f} %")
+                + (f", {speed['blocks_off']} of {speed['blocks']} timing blocks more than 10 % "
+                   f"off the machine's median speed" if speed else "")
+                + (f"; warnings: {'; '.join(w['message'] for w in entry['warnings'])}"
+                   if entry.get("warnings") else "; no warnings"))
+    drift = latency.get("drift_pct")
+    if drift is not None:
+        lines.append(f"- the table's calibration networks ran {drift:+.1f} % against the build "
+                     "(the machine's speed now against then; the last column scales the "
+                     "predictions by it)")
     return lines + [""]
 
 

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from torch import nn
 
 import hwnas
 from hwnas import settings
-from hwnas.compute import torch_threads
+from hwnas.compute import free_cores, torch_threads
 from hwnas.arch.build import build_model
 from hwnas.arch.spec import ArchSpec
 from hwnas.data.batches import BatchIterator
@@ -235,7 +234,8 @@ def train(
     """Train ``arch`` from scratch on ``data.train_*``, evaluating top-1 on ``data.test_*``
     (the caller selects the subsets; ``recipe.subset_per_class`` & co. record them).
 
-    ``recipe.threads`` sets ``torch.set_num_threads`` for the run (restored afterwards). Test
+    ``recipe.threads`` sets ``torch.set_num_threads`` for the run (restored afterwards; None:
+    the cores other processes leave free, :func:`hwnas.compute.free_cores`). Test
     top-1 is measured every ``recipe.eval_every`` epochs and after the last; ``best_top1`` is
     the best of those (it peeks at the test split, so report ``final_top1``). ``run_dir`` is a
     run folder (:mod:`hwnas.runs`); ``resume=True`` continues its run from ``checkpoint.pt``
@@ -244,7 +244,7 @@ def train(
     folder = open_run(run_dir, command="train", resume=resume, compare=same_training,
                       config=run_config(arch, recipe, data, channels_last))
     try:
-        with torch_threads(recipe.threads or len(os.sched_getaffinity(0))), \
+        with torch_threads(recipe.threads or free_cores()), \
                 torch.random.fork_rng(devices=[]):
             return _train(arch, data, recipe, folder, channels_last, progress)
     finally:

@@ -57,8 +57,8 @@ class TrainRecipe:
                                          "(none: all).", minimum=1, compared=False)
     eval_every: int = setting(1, "Test every N epochs and after the last.", minimum=1,
                               compared=False)
-    threads: int | None = setting(None, "torch threads (none: all cores).", minimum=1,
-                                  compared=False)
+    threads: int | None = setting(None, "torch threads (none: the cores other processes leave "
+                                  "free).", minimum=1, compared=False)
 
     def __post_init__(self) -> None:
         check(self)
