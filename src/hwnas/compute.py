@@ -5,9 +5,10 @@ Torch's OpenMP threads wait for each other by spinning at every parallel region:
 process holds one of the cores, a thread that shares it stalls the rest, and a step can take
 longer with two threads than with one. Measured on the 2-core VM with a spinning process on one
 core (``python -m benchmarks.speed.thread_contention``, benchmarks/RESULTS.md): a MobileNetV2
-x0.5 training step at 2 threads took 3x its quiet time and 1.7x the 1-thread time. So a run
-that was not told its thread count takes the cores that other processes leave free
-(:func:`free_cores`), at least one.
+x0.5 training step at 2 threads took about twice its quiet time and twice the 1-thread time.
+OpenMP's passive waiting (``OMP_WAIT_POLICY=PASSIVE``) removed that collapse but cost up to 2x
+on a quiet machine there, so hwnas does not set it. A run that was not told its thread count
+takes the cores that other processes leave free (:func:`free_cores`), at least one.
 """
 
 from __future__ import annotations

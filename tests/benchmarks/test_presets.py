@@ -1,6 +1,7 @@
 """Every experiment's preset (``configs/benchmarks/``) loads into its config types, with and
 without its quick values, and holds the settings its committed output in
-``benchmarks/results/`` records (the runs of 2026-11-29, made before the presets existed)."""
+``benchmarks/results/`` records (the runs of 2026-11-29, made before the presets existed, and
+lut_fidelity's of issue 14)."""
 
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from benchmarks.experiments import (chamnet_cifar, chamnet_nb201, common, dnas_devices,
                                     dnas_quality, dnas_quality_seeds, dnas_search_time,
                                     lut_fidelity, metric_predictor, predictor)
+from hwnas import settings
 from hwnas.cost.lut_config import LutBuildConfig, LutValidateConfig
 from hwnas.evolution.config import ChamNetConfig
 from hwnas.train.recipe import TrainRecipe
@@ -50,11 +52,8 @@ def test_lut_fidelity_preset_is_the_recorded_run():
     build, validate = sections["lut_build"], sections["lut_validate"]
     for label, entry in recorded("lut_fidelity").items():
         stored = entry["settings"]
-        assert (stored["space"], stored["n"], stored["seed"], stored["calibration_networks"]) == \
-            (build.space, validate.n, validate.seed, build.calibration)
-        assert stored["layer_timing"] == build.timing.to_dict()
-        assert stored["network_timing"] == build.network_timing.to_dict() == \
-            validate.timing.to_dict()
+        assert stored["lut_build"] == settings.to_dict(build)
+        assert stored["lut_validate"] == settings.to_dict(validate)
         config = lut_fidelity.engine_config(build, label)
         assert (entry["engine"]["threads"], entry["engine"]["layout"]) == \
             (config.threads, "channels_last" if config.engine == "torch" else "contiguous")

@@ -62,8 +62,12 @@ def resumed_lut(tmp_path_factory) -> tuple[Path, dict[str, list]]:
 def test_killed_build_resumes_keeping_every_entry_and_measuring_none_twice(resumed_lut):
     path, partial = resumed_lut
     final = stored(path)
-    assert len(final) == 110 and sorted(processes_done(path)) == [0, 1, 2]
+    # layer processes 0-2, then the calibration networks' own processes 3-5
+    assert len(final) == 110 and sorted(processes_done(path)) == list(range(2 * PROCESSES))
     assert all(len(sessions) == PROCESSES for sessions in final.values())  # none timed twice
+    networks = json.loads(path.read_text())["build"]["networks"]
+    assert all(len(item["sessions"]) == PROCESSES and
+               {row["process"] for row in item["sessions"]} == {3, 4, 5} for item in networks)
     for key, sessions in partial.items():  # every stored measurement kept, unchanged
         assert final[key][:len(sessions)] == sessions
     table = LatencyTable.load(path)

@@ -25,19 +25,35 @@ def synthetic_rows(latency: dict[str, float], speed: dict[str, float], noise: fl
             for block, factor in speed.items() for item, value in latency.items()]
 
 
-def test_the_fit_recovers_latencies_at_the_median_speed_of_the_machine():
+def test_the_fit_recovers_latencies_at_the_fast_speed_of_the_machine():
     latency = {f"item{i}": 0.05 * (i + 1) for i in range(12)}
-    # seven blocks at normal speed, two in a 30 % faster episode, one 40 % slower
-    speed = {**{f"b{i}": 1.0 for i in range(7)}, "b7": 0.7, "b8": 0.7, "b9": 1.4}
+    # seven blocks at the machine's own speed, two slowed by 30 %, one by 40 %
+    speed = {**{f"b{i}": 1.0 for i in range(7)}, "b7": 1.3, "b8": 1.3, "b9": 1.4}
     fit = fit_latencies(synthetic_rows(latency, speed))
     for item, value in latency.items():
         assert fit.latency_ms[item] == pytest.approx(value, rel=1e-9)
         assert fit.spread_pct[item] == pytest.approx(0.0, abs=1e-9)
-    assert fit.block_effect_pct["b7"] == pytest.approx(-30.0)
+    assert fit.block_effect_pct["b7"] == pytest.approx(30.0)
     assert fit.block_effect_pct["b9"] == pytest.approx(40.0)
     summary = fit.summary()
     assert summary["blocks"] == 10 and summary["blocks_off"] == 3
+    assert summary["fast_speed_pct"] == pytest.approx(0.0, abs=1e-9)
     assert fit.sessions["item0"] == 10
+
+
+def test_runs_on_a_bimodal_machine_agree_where_a_median_anchor_would_not():
+    """A machine slowed by 25 % in 60 % of one run's blocks and 40 % of another's: anchored on
+    the median block the runs would differ by 25 %; anchored on the fast blocks they agree."""
+    latency = {f"item{i}": 0.1 * (i + 1) for i in range(10)}
+    first = {f"b{i}": 1.25 if i < 6 else 1.0 for i in range(10)}
+    second = {f"b{i}": 1.25 if i < 4 else 1.0 for i in range(10)}
+    one = fit_latencies(synthetic_rows(latency, first, noise=0.005, seed=3))
+    two = fit_latencies(synthetic_rows(latency, second, noise=0.005, seed=4))
+    for item, value in latency.items():
+        assert one.latency_ms[item] == pytest.approx(value, rel=0.02)
+        assert two.latency_ms[item] == pytest.approx(value, rel=0.02)
+    assert one.summary()["fast_speed_pct"] == pytest.approx(-20.0, abs=1.0)
+    assert relative_drift(one.latency_ms, two.latency_ms) == pytest.approx(0.0, abs=2.0)
 
 
 def test_a_plain_median_is_fooled_by_slow_blocks_the_fit_is_not():

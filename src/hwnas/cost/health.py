@@ -201,10 +201,10 @@ class Monitor:
                       f"may be slow; --wait-quiet SECONDS waits for a quiet machine")
         return usage
 
-    def speed(self, fit_summary: dict[str, Any]) -> None:
+    def speed(self, fit_summary: dict[str, Any], key: str = "speed") -> None:
         """Warn when too many timing blocks ran off the machine's typical speed, or an item's
-        sessions spread too widely around the fit."""
-        self.conditions["speed"] = fit_summary
+        sessions spread too widely around the fit; the summary is kept as ``key``."""
+        self.conditions[key] = fit_summary
         noise = fit_summary.get("median_item_spread_pct")
         if noise is not None and noise > NOISE_PCT:
             self.warn("noise", f"timings were noisy during {self.what}: an item's sessions "
@@ -214,7 +214,7 @@ class Monitor:
         if blocks and 100.0 * off / blocks > OFF_BLOCKS_PCT:
             self.warn("speed", f"the machine's speed changed during {self.what}: {off} of "
                       f"{blocks} timing blocks ran more than {OFF_SPEED_PCT:.0f} % off its "
-                      f"typical speed (the fit takes the typical speed)")
+                      f"typical speed (latencies are taken at its fast speed)")
 
     def drift(self, drift_pct: float | None, since: str) -> None:
         """Warn when the reference networks run faster or slower than ``since``."""

@@ -5,6 +5,7 @@ the configs of ``hwnas lut build`` and ``hwnas lut validate`` (the method is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hwnas.cost.sessions import SessionPlan
 from hwnas.cost.timing import check_count
@@ -86,12 +87,13 @@ class LutBuildConfig:
         return SessionPlan(processes=self.processes, sessions=self.sessions,
                            block_size=self.block_size)
 
-    def measurement(self) -> dict[str, int]:
+    def measurement(self) -> dict[str, Any]:
         """What a resumed build must share with the stored table."""
         return {**self.timing.to_dict(), "network_warmup": self.network_warmup,
                 "network_repeats": self.network_repeats, "processes": self.processes,
                 "sessions": self.sessions, "block_size": self.block_size,
-                "calibration": self.calibration, "calibration_seed": self.calibration_seed}
+                "calibration": self.calibration, "calibration_seed": self.calibration_seed,
+                "calibration_timing": "alone"}
 
 
 @dataclass(frozen=True, kw_only=True)

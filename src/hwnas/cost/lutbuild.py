@@ -1,17 +1,20 @@
 """Build a latency table for a space with session-robust timing, resumably, and calibrate it.
 
 ``build_lut`` times every unique operator key of a space (:func:`~hwnas.cost.opkey.space_keys`)
-together with a few *calibration* networks (:func:`calibration_archs`) in ``processes`` worker
-processes of ``sessions`` fresh sessions each (:mod:`hwnas.cost.sessions`). Layers and networks
-share the blocks of timings, so the machine's speed in each block is estimated from both and
-the two-way fit puts them on one footing: the machine's median speed over the build.
+in ``processes`` worker processes of ``sessions`` fresh sessions each
+(:mod:`hwnas.cost.sessions`), then a few *calibration* networks (:func:`calibration_archs`) in
+``processes`` worker processes of their own. The networks are timed alone, the way a validation,
+a demo or a user times a network: timed in the layers' processes, among the layers, the same
+networks ran 5-9 % faster (benchmarks/RESULTS.md, "Session-robust timing"), a bias every later
+comparison would inherit. Layers and networks are fitted apart, each at the machine's fast speed.
 
 After every worker process the table is written atomically with that process's sessions, so a
 killed build loses at most one process's work. Run again with the same output file, it reloads
 the table, checks that the space, engine and measurement settings are the same (refusing
-otherwise, naming both) and runs only the processes that are missing.
+otherwise, naming both) and runs only the processes that are missing: layer processes are
+numbered ``0 .. processes - 1``, network processes ``processes .. 2 processes - 1``.
 
-Once all processes are in, the fit gives every entry's latency and every calibration network's;
+Once all processes are in, the fits give every entry's latency and every calibration network's;
 ``scale * sum + offset`` is fitted to the networks (:mod:`hwnas.cost.calibration`), and their
 latencies are stored as the table's *references*: a later validation, or a demo, times them
 again to see whether the machine has drifted since (:mod:`hwnas.cost.health`). Calibration
@@ -94,20 +97,21 @@ def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = F
     keys = space_keys(space)
     archs = calibration_archs(space, config.calibration,
                               np.random.default_rng(config.calibration_seed))
-    pending = [index for index in range(config.processes)
-               if index not in table.build.processes_done]
+    processes = config.processes
+    every = range(2 * processes if archs else processes)
+    pending = [index for index in every if index not in table.build.processes_done]
     LOGGER.info("%s: %d keys and %d networks, %d of %d processes to run", path, len(keys),
-                len(archs), len(pending), config.processes)
+                len(archs), len(pending), len(every))
     if pending:
         monitor = Monitor("the LUT build", on_warning)
         monitor.before(config.wait_quiet)
         with tempfile.TemporaryDirectory(prefix="hwnas-graphs-") as folder:
             total = len(keys) + len(archs)
-            items = layer_items(engine, keys, Path(folder), **config.timing.to_dict(),
-                                on_progress=on_progress, total=total) + \
-                network_items(engine, archs, Path(folder), **config.network_timing.to_dict(),
-                              on_progress=on_progress, total=total, done=len(keys))
-
+            layers = layer_items(engine, keys, Path(folder), **config.timing.to_dict(),
+                                 on_progress=on_progress, total=total)
+            networks = network_items(engine, archs, Path(folder),
+                                     **config.network_timing.to_dict(),
+                                     on_progress=on_progress, total=total, done=len(keys))
             by_id = {key.id: table.entries.setdefault(key, LutEntry(key)) for key in keys}
 
             def store(index: int, rows: list[dict[str, Any]]) -> None:
@@ -121,9 +125,15 @@ def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = F
                 if throttle_s:
                     time.sleep(throttle_s)
 
-            run_processes(items, engine, config.plan, pending, seed=config.calibration_seed,
-                          on_done=store, monitor=monitor, on_progress=on_progress,
-                          label=lambda index: f"process {index + 1}/{config.processes}")
+            for items, indices, kind in (
+                    (layers, [i for i in pending if i < processes], "layers"),
+                    (networks, [i for i in pending if i >= processes], "networks")):
+                if indices:
+                    run_processes(items, engine, config.plan, indices,
+                                  seed=config.calibration_seed, on_done=store, monitor=monitor,
+                                  on_progress=on_progress,
+                                  label=lambda index, kind=kind: (
+                                      f"process {index % processes + 1}/{processes} ({kind})"))
         fit_table(table, keys, archs, config.calibration > 0, monitor)
         table.build.conditions.append(monitor.summary())
         table.save(path)
@@ -136,24 +146,27 @@ def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = F
 
 def fit_table(table: LatencyTable, keys: Sequence[Any], archs: Sequence[ArchSpec],
               calibrate: bool, monitor: Monitor) -> LatencyFit:
-    """Fit every stored session (entries and calibration networks) and set the entries'
-    latencies, the references and the calibration."""
-    rows = [row for key in keys for row in table.entries[key].sessions] + \
-        [row for arch in archs for row in table.build.networks.get(arch.to_string(), [])]
-    fit = fit_latencies(rows)
+    """Fit the stored sessions, layers and calibration networks apart, and set the entries'
+    latencies, the references and the calibration; returns the layers' fit."""
+    fit = fit_latencies([row for key in keys for row in table.entries[key].sessions])
     for key in keys:
         entry = table.entries[key]
         entry.latency_ms, entry.spread_pct = fit.latency_ms[key.id], fit.spread_pct[key.id]
-    table.build.references = {arch.to_string(): fit.latency_ms[arch.to_string()]
-                              for arch in archs}
     table.build.speed = fit.summary()
     monitor.speed(table.build.speed)
+    network_rows = [row for arch in archs
+                    for row in table.build.networks.get(arch.to_string(), [])]
+    if network_rows:
+        references = fit_latencies(network_rows)
+        monitor.speed(references.summary(), key="reference_speed")
+        table.build.references = {arch.to_string(): references.latency_ms[arch.to_string()]
+                                  for arch in archs}
     if calibrate:
         sums = [table.raw_sum(arch) for arch in archs]
         measured = [table.build.references[arch.to_string()] for arch in archs]
         settings = {"networks": len(archs), "seed": table.timing["calibration_seed"],
                     "selection": "evenly spaced ranks of MFLOPs over 300 uniform random "
-                                 "networks", "timed": "with the layers (module doc)"}
+                                 "networks", "timed": "alone, in processes of their own"}
         table.calibration = fit_calibration(sums, measured, [a.to_string() for a in archs],
                                             settings)
     return fit

@@ -59,7 +59,7 @@ def _latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str
         f"{len(calibration.get('points', []))} networks). Every network below was timed in "
         f"{plan.get('processes')} worker process(es) x {plan.get('sessions')} fresh "
         "session(s); "
-        "the measured latency is the two-way fit's (the machine's median speed), the spread that "
+        "the measured latency is the two-way fit's (at the machine's fast speed), the spread that "
         "of its sessions around it.",
         "",
         "| network | predicted ms | measured ms | spread of sessions | error | error at the "
