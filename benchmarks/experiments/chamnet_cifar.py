@@ -36,8 +36,10 @@ import numpy as np
 
 from benchmarks.experiments import common
 from hwnas import settings
+from hwnas.arch.spec import ArchSpec
 from hwnas.cost.budget import make_budgets
 from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.health import Monitor
 from hwnas.cost.lutbuild import engine_of, measure_networks
 from hwnas.data.cifar import load_cifar10
 from hwnas.errors import HwnasError
@@ -125,8 +127,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     measured: list[float | None] = [None] * len(archs)
     if not arguments.skip_latency:
         common.check_same_machine(table, "ChamNet's answers")
-        measured = [stats.median_ms for stats in measure_networks(
-            archs, engine_of(lut_config), lut_config.network_timing)]
+        monitor = Monitor("the answers' timing", lambda message: print(message, flush=True))
+        times = measure_networks(archs, engine_of(lut_config), lut_config.network_timing,
+                                 lut_config.plan, monitor=monitor, references=[
+                                     ArchSpec.from_string(arch)
+                                     for arch in table.build.references])
+        measured = [times.latency_ms(arch) for arch in archs]
     for limit_ms, arch, entry, measured_ms in zip(limits, archs, best["best"], measured):
         predicted = table.cost(arch)
         row = {"budget_ms": limit_ms, "arch": arch.to_string(),

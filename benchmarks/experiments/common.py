@@ -38,11 +38,13 @@ from hwnas import settings
 from hwnas.arch.spec import ArchSpec
 from hwnas.arch.zoo import mobilenet_v2_cifar
 from hwnas.cost.base import CostModel
-from hwnas.cost.engines import TimingSettings, check_same_engine
+from hwnas.cost.engines import check_same_engine
+from hwnas.cost.health import Monitor
 from hwnas.cost.flops import FlopsCost
 from hwnas.cost.lut import LatencyTable
-from hwnas.cost.lut_config import LutBuildConfig
+from hwnas.cost.lut_config import LutBuildConfig, TimingSettings
 from hwnas.cost.lutbuild import build_lut, engine_of, measure_networks
+from hwnas.cost.sessions import SessionPlan
 from hwnas.data.batches import cifar_at_resolution
 from hwnas.data.cifar import CifarArrays, load_cifar10
 from hwnas.dnas.config import DnasConfig
@@ -216,16 +218,20 @@ def resumable(run_dir: Path) -> bool:
 
 def measured_table(config: LutBuildConfig, path: Path) -> LatencyTable:
     """The latency table ``config`` describes, at ``path``: built (or resumed) on this machine.
-    A complete table measured on another machine (a copied work folder) is read as it is, for
-    the costs it predicts; :func:`check_same_machine` refuses to time networks against it."""
+    A complete table measured on another machine (a copied work folder), or by an older hwnas
+    (format 1, which the recorded results used), is read as it is, for the costs it predicts;
+    :func:`check_same_machine` refuses to time networks against one of another machine."""
     if path.exists():
         table = LatencyTable.load(path)
+        if table.version == 1 and table.is_complete(get_space(config.space, "lut")):
+            print(f"reading {path}, a format-1 table of an older hwnas", flush=True)
+            return table
         try:
             check_same_engine(table.engine, engine_of(config).metadata(), "")
         except HwnasError:
             space = get_space(config.space, "lut")
             if (table.space_name != config.space or not table.is_complete(space)
-                    or table.timing != config.timing
+                    or table.timing != config.measurement()
                     or (table.calibration is None) != (config.calibration == 0)):
                 raise HwnasError(f"{path} was measured on another machine and does not hold "
                                  "the finished table of this preset: move it away") from None
@@ -271,24 +277,21 @@ class DnasBenchmarkConfig:
     latency_warmup: int = required("Untimed calls per network and round (end to end).",
                                    minimum=0)
     latency_repeats: int = required("Timed calls per network and round.", minimum=1)
-    latency_rounds: int = required("Interleaved rounds; a network's latency is their median.",
-                                   minimum=1)
-    discarded_rounds: int = required(
-        "Rounds of a first timing pass that is discarded (0: none).", minimum=0)
+    latency_processes: int = required("Worker processes timing the networks, one after "
+                                      "another.", minimum=1)
+    latency_sessions: int = required("Fresh sessions per network in each worker process.",
+                                     minimum=1)
 
     def __post_init__(self) -> None:
         check(self)
 
     @property
     def timing(self) -> TimingSettings:
-        return TimingSettings(warmup=self.latency_warmup, repeats=self.latency_repeats,
-                              rounds=self.latency_rounds)
+        return TimingSettings(warmup=self.latency_warmup, repeats=self.latency_repeats)
 
     @property
-    def discarded_timing(self) -> TimingSettings | None:
-        return None if self.discarded_rounds == 0 else TimingSettings(
-            warmup=self.latency_warmup, repeats=self.latency_repeats,
-            rounds=self.discarded_rounds)
+    def plan(self) -> SessionPlan:
+        return SessionPlan(processes=self.latency_processes, sessions=self.latency_sessions)
 
 
 #: settings that act only in theta steps or in the final derivation: a weights-only run (the
@@ -696,9 +699,11 @@ def train_network(name: str, arch: ArchSpec, data: CifarArrays, budget: DnasSett
 
 def measured_latency(archs: Mapping[str, ArchSpec], table: LatencyTable | None,
                      budget: DnasSettings, work: Path, cache_name: str) -> dict[str, Any]:
-    """Median end-to-end latency of each network with the LUT's engine (``lut_build``:
-    ONNX Runtime, 1 thread, batch 1), ``benchmark.latency_rounds`` interleaved rounds after a
-    discarded pass, cached in ``work/<cache_name>`` (reused when it holds every name; caches
+    """End-to-end latency of each network with the LUT's engine (``lut_build``: ONNX Runtime,
+    1 thread, batch 1) in ``benchmark.latency_processes`` worker processes of
+    ``benchmark.latency_sessions`` sessions (:func:`hwnas.cost.lutbuild.measure_networks`, the
+    table's calibration networks as references), cached in ``work/<cache_name>`` (reused when
+    it holds every name; caches
     that record the networks must hold these ones). ``table``: the LUT the networks were
     searched with, which must have been measured on this machine (None: no LUT)."""
     path = work / cache_name
@@ -713,17 +718,18 @@ def measured_latency(archs: Mapping[str, ArchSpec], table: LatencyTable | None,
     if table is not None:
         check_same_machine(table, "the networks")
     engine = engine_of(budget.lut_build)
-    # A discarded first pass: in a fresh process right after heavy compute, the first timings
-    # ran 20-30 % slow (benchmarks/RESULTS.md, dnas_devices).
-    if budget.benchmark.discarded_timing is not None:
-        measure_networks(list(archs.values()), engine, budget.benchmark.discarded_timing)
-    timing = budget.benchmark.timing
-    stats = measure_networks(list(archs.values()), engine, timing)
-    data = {"engine": engine.metadata(), "timing": timing.to_dict(),
-            "ms": {name: entry.median_ms for name, entry in zip(archs, stats)},
-            "p10_ms": {name: entry.p10_ms for name, entry in zip(archs, stats)},
-            "p90_ms": {name: entry.p90_ms for name, entry in zip(archs, stats)},
-            "archs": {name: arch.to_string() for name, arch in archs.items()}}
+    references = [] if table is None else [ArchSpec.from_string(arch)
+                                           for arch in table.build.references]
+    monitor = Monitor("the networks' timing", lambda message: print(message, flush=True))
+    times = measure_networks(list(archs.values()), engine, budget.benchmark.timing,
+                             budget.benchmark.plan, monitor=monitor, references=references)
+    data = {"engine": engine.metadata(), "timing": budget.benchmark.timing.to_dict(),
+            "plan": dataclasses.asdict(budget.benchmark.plan),
+            "ms": {name: times.latency_ms(arch) for name, arch in archs.items()},
+            "spread_pct": {name: times.together.spread_pct[arch.to_string()]
+                           for name, arch in archs.items()},
+            "archs": {name: arch.to_string() for name, arch in archs.items()},
+            "conditions": monitor.summary()}
     atomic_write_json(path, data)
     return data
 
