@@ -147,16 +147,6 @@ def test_validate_writes_metrics_and_plot(resumed_lut, tmp_path):
         report["networks"]
 
 
-@pytest.fixture
-def hog():
-    """A process spinning on one core while the test runs."""
-    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    time.sleep(0.5)
-    yield process
-    process.kill()
-    process.wait()
-
-
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
 def test_a_cpu_hog_is_warned_about_and_wait_quiet_waits(resumed_lut, tmp_path, hog):
     path, _ = resumed_lut

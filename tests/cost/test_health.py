@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -38,16 +36,6 @@ def test_each_kind_of_interference_warns_once_and_is_recorded():
     summary = monitor.summary()
     assert [entry["kind"] for entry in summary["warnings"]] == ["speed", "drift"]
     assert summary["drift_pct"] == -27.0
-
-
-@pytest.fixture
-def hog():
-    """A process spinning on one core for the length of a test."""
-    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    time.sleep(0.5)
-    yield process
-    process.kill()
-    process.wait()
 
 
 @pytest.mark.skipif(health.cpu_sample() is None, reason="needs /proc/stat")
