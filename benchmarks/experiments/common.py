@@ -819,3 +819,21 @@ def plot_against_baseline(points: Sequence[tuple[str, Mapping[str, Any]]],
     figure.savefig(buffer, format="png", dpi=120)
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def add_fidelity_inputs(parser: argparse.ArgumentParser) -> None:
+    """``--validation`` and ``--lut``: the ort-1t outputs of ``lut_fidelity`` that offline
+    analyses (``key_correction``, ``benchmarks.speed.ort_context``) read."""
+    parser.add_argument("--validation", type=Path,
+                        default=Path("benchmarks/results/lut_fidelity/ort-1t/result.json"))
+    parser.add_argument("--lut", type=Path, default=WORK / "lut_fidelity" / "ort-1t-lut.json")
+
+
+def read_fidelity_inputs(parser: argparse.ArgumentParser, arguments: argparse.Namespace
+                         ) -> tuple[list[dict[str, Any]], LatencyTable]:
+    """The validation's networks and the table, or one parser error naming what is missing."""
+    for path in (arguments.validation, arguments.lut):
+        if not path.exists():
+            parser.error(f"{path} does not exist: run python -m benchmarks.experiments."
+                         "lut_fidelity --engines ort-1t first")
+    return read_json(arguments.validation)["networks"], LatencyTable.load(arguments.lut)

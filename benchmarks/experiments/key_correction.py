@@ -15,13 +15,13 @@ timing that many extra networks in a build would buy, before building it.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
 
+from benchmarks.experiments import common
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.lut import LatencyTable
 from hwnas.cost.opkey import op_keys
@@ -53,20 +53,12 @@ def fit_predict(train: np.ndarray, measured: np.ndarray, test: np.ndarray, penal
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--validation", type=Path,
-                        default=Path("benchmarks/results/lut_fidelity/ort-1t/result.json"))
-    parser.add_argument("--lut", type=Path,
-                        default=Path("benchmarks/work/lut_fidelity/ort-1t-lut.json"))
+    common.add_fidelity_inputs(parser)
     parser.add_argument("--splits", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     arguments = parser.parse_args(argv)
-    for path in (arguments.validation, arguments.lut):
-        if not path.exists():
-            parser.error(f"{path} does not exist: run python -m benchmarks.experiments."
-                         "lut_fidelity --engines ort-1t first")
-    rows = json.loads(arguments.validation.read_text())["networks"]
-    table = LatencyTable.load(arguments.lut)
+    rows, table = common.read_fidelity_inputs(parser, arguments)
     matrix = contributions(table, [row["arch"] for row in rows])
     measured = np.array([row["measured_ms"] for row in rows])
     rng = np.random.default_rng(arguments.seed)

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau
 
+from benchmarks.experiments import common
 from hwnas.arch.build import build_model, walk
 from hwnas.arch.export import onnx_bytes
 from hwnas.arch.spec import ArchSpec
-from hwnas.cost.lut import LatencyTable
 from hwnas.cost.opkey import op_keys
 from hwnas.cost.timing import fixed_input
 from hwnas.io import atomic_write_json
@@ -70,21 +70,13 @@ def layer_times(arch: ArchSpec, runs: int) -> dict[int | None, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--validation", type=Path,
-                        default=Path("benchmarks/results/lut_fidelity/ort-1t/result.json"))
-    parser.add_argument("--lut", type=Path,
-                        default=Path("benchmarks/work/lut_fidelity/ort-1t-lut.json"))
+    common.add_fidelity_inputs(parser)
     parser.add_argument("--train", type=int, default=60)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     arguments = parser.parse_args(argv)
-    for path in (arguments.validation, arguments.lut):
-        if not path.exists():
-            parser.error(f"{path} does not exist: run python -m benchmarks.experiments."
-                         "lut_fidelity --engines ort-1t first")
+    rows, table = common.read_fidelity_inputs(parser, arguments)
     started = time.perf_counter()
-    rows = json.loads(arguments.validation.read_text())["networks"]
-    table = LatencyTable.load(arguments.lut)
     if not 2 <= arguments.train <= len(rows) - 2:
         parser.error(f"--train must be between 2 and {len(rows) - 2}, got {arguments.train}")
     inside: dict[Any, list[float]] = defaultdict(list)
