@@ -35,7 +35,6 @@ from hwnas.cost.lut import LatencyTable
 from hwnas.cost.lut_config import LutBuildConfig
 from hwnas.cost.health import Monitor
 from hwnas.cost.lutbuild import build_lut, engine_of, measure_networks
-from hwnas.cost.sessions import relative_drift
 from hwnas.data.cifar import CifarArrays
 from hwnas.dnas.config import DnasConfig
 from hwnas.dnas.data import search_batches
@@ -161,8 +160,7 @@ def measure(out: Path, config: LutBuildConfig, table: LatencyTable,
     times = measure_networks(list(networks.values()), engine, config.network_timing, config.plan,
                              monitor=monitor, references=references,
                              on_progress=hooks.lut_progress)
-    drift = relative_drift({arch.to_string(): times.latency_ms(arch) for arch in references},
-                           table.build.references)
+    drift = times.drift_pct(table.build.references)
     monitor.drift(drift, "when the table was built")
     from hwnas.spaces import get_space
 

@@ -42,7 +42,7 @@ from hwnas.cost.lut_config import LutBuildConfig, TimingSettings
 from hwnas.cost.opkey import space_keys
 from hwnas.cost.sessions import (
     LatencyFit, Progress, SessionPlan, fit_latencies, layer_items, network_items, no_progress,
-    run_processes,
+    relative_drift, run_processes,
 )
 from hwnas.spaces import get_space
 
@@ -181,6 +181,11 @@ class NetworkTimes:
 
     def latency_ms(self, arch: ArchSpec) -> float:
         return self.together.latency_ms[arch.to_string()]
+
+    def drift_pct(self, then: dict[str, float]) -> float | None:
+        """How much slower (+) or faster the networks of ``then`` (a table's references) ran
+        now than then: the median percent change (None when none was timed)."""
+        return relative_drift(self.together.latency_ms, then)
 
 
 def measure_networks(archs: Sequence[ArchSpec], engine: Engine, timing: TimingSettings,

@@ -41,7 +41,7 @@ from hwnas.cost.lut_config import LutValidateConfig
 from hwnas.cost.lut import LatencyTable, LutError
 from hwnas.cost.health import Monitor, Warn, log_warning
 from hwnas.cost.lutbuild import NetworkTimes, measure_networks
-from hwnas.cost.sessions import Progress, no_progress, relative_drift
+from hwnas.cost.sessions import Progress, no_progress
 from hwnas.errors import HwnasError
 from hwnas.runs import first_difference, open_run
 from hwnas.spaces import get_space
@@ -155,8 +155,7 @@ def validate_lut(table: LatencyTable, config: LutValidateConfig | None = None, *
             references=references, groups=config.groups, done=done, on_progress=on_progress,
             on_done=None if folder is None else lambda index, rows: folder.append_history(
                 [{"process": index, "measurements": rows}]))
-        drift = relative_drift({arch.to_string(): times.latency_ms(arch) for arch in references},
-                               table.build.references)
+        drift = times.drift_pct(table.build.references)
         monitor.drift(drift, "when the table was built")
         result = _comparison(table, archs, times, config, label or engine.label, drift)
         result.update(drift_pct=drift, conditions=monitor.summary(),
