@@ -23,21 +23,8 @@ from scipy.stats import kendalltau
 
 from benchmarks.experiments import common
 from hwnas.arch.spec import ArchSpec
-from hwnas.cost.lut import LatencyTable
-from hwnas.cost.opkey import op_keys
+from hwnas.cost.lutbuild import key_contributions
 from hwnas.io import atomic_write_json
-
-
-def contributions(table: LatencyTable, archs: list[str]) -> np.ndarray:
-    """networks x keys: each key's count in the network times its table latency."""
-    keys = sorted(table.entries, key=lambda key: key.id)
-    index = {key: column for column, key in enumerate(keys)}
-    latency = np.array([table.entries[key].latency_ms for key in keys])
-    counts = np.zeros((len(archs), len(keys)))
-    for row, arch in enumerate(archs):
-        for key in op_keys(ArchSpec.from_string(arch)):
-            counts[row, index[key]] += 1
-    return counts * latency
 
 
 def fit_predict(train: np.ndarray, measured: np.ndarray, test: np.ndarray, penalty: float
@@ -59,7 +46,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     arguments = parser.parse_args(argv)
     rows, table = common.read_fidelity_inputs(parser, arguments)
-    matrix = contributions(table, [row["arch"] for row in rows])
+    keys = sorted(table.entries, key=lambda key: key.id)
+    matrix = key_contributions(table, keys, [ArchSpec.from_string(row["arch"]) for row in rows])
     measured = np.array([row["measured_ms"] for row in rows])
     rng = np.random.default_rng(arguments.seed)
     results = []

@@ -8,8 +8,10 @@ ONNX Runtime 1 and 2 threads, torch eager 1 thread channels_last):
 1. build a fresh LUT of every operator key of the space with session-robust timing
    (:func:`hwnas.cost.lutbuild.build_lut`, the preset's ``lut_build`` section: every key and 12
    calibration networks in ``processes x sessions`` fresh sessions over worker processes, a
-   two-way fit of the session medians, :mod:`hwnas.cost.sessions`), and calibrate ``scale * sum
-   + offset`` on the calibration networks (offset/scale/affine, chosen by leave-one-out error);
+   two-way fit of the session medians, :mod:`hwnas.cost.sessions`), calibrate ``scale * sum
+   + offset`` on those and 60 uniformly random correction networks (offset/scale/affine, chosen
+   by leave-one-out error) and fit a per-key correction to the same networks
+   (:mod:`hwnas.cost.correction`);
 2. validate on other uniformly random networks in fresh worker processes, two independent groups
    of them (:func:`hwnas.cost.validate.validate_lut`, the ``lut_validate`` section): fidelity
    against the fit of both groups (the cross-process median), and the noise ceiling (group 1
@@ -25,6 +27,7 @@ it alone on an idle machine::
 
     python -m benchmarks.experiments.lut_fidelity                  # about 15 minutes
     python -m benchmarks.experiments.lut_fidelity --engines ort-1t # one engine
+    python -m benchmarks.experiments.lut_fidelity --engines ort-1t --space nb201
     python -m benchmarks.experiments.lut_fidelity --quick          # smoke run
 """
 
@@ -44,6 +47,7 @@ from hwnas.cost.lutbuild import build_lut
 from hwnas.cost.validate import validate_lut
 from hwnas.errors import HwnasError
 from hwnas.settings import check
+from hwnas.spaces import get_space
 
 NAME = "lut_fidelity"
 
@@ -95,9 +99,10 @@ def shortfall_note(result: dict[str, Any], own: FidelityConfig) -> str:
     return (
         f"within +-10 % {result['within_10pct']:.0f} % (target {own.target_within_10pct:.0f}), "
         f"Kendall {result['kendall']:.3f} (target {own.target_kendall}) with the "
-        f"'{result['prediction']['method']}' correction chosen on the calibration networks; "
+        f"'{result['prediction']['method']}' calibration and the per-key correction; "
         f"the raw sum gives {alternatives['raw_sum']['within_10pct']:.0f} % and the best stored "
-        f"correction ('{best}', for information only) {alternatives[best]['within_10pct']:.0f} %."
+        f"calibration without the per-key correction ('{best}', for information only) "
+        f"{alternatives[best]['within_10pct']:.0f} %, Kendall {alternatives[best]['kendall']:.3f}."
         + limit + ("" if drift is None else
                    f" The calibration networks ran {drift:+.1f} % against the build.")
     )
@@ -124,6 +129,7 @@ def run_engine(label: str, config: LutBuildConfig, validate: LutValidateConfig, 
     spreads = sorted(entry.spread_pct for entry in table.entries.values())
     entry.update(build_s=build_s, validate_s=result["validate_s"], engine=table.engine,
                  prediction={**result["prediction"], "reason": table.calibration.reason},
+                 uncorrected=result["alternatives"][table.calibration.method],
                  alternatives=result["alternatives"], lut=str(lut_path), plot=result["plot"],
                  build_conditions=table.build.conditions, build_speed=table.build.speed,
                  median_key_spread_pct=spreads[len(spreads) // 2],
@@ -140,17 +146,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.parser(__doc__.split("\n\n")[0], NAME)
     parser.add_argument("--engines", default=None,
                         help="comma-separated engine labels (default: the preset's)")
+    parser.add_argument("--space", default=None,
+                        help="another space than the preset's (outputs and work folder "
+                        "lut_fidelity_<space>)")
     arguments = parser.parse_args(argv)
     loaded, _ = common.load_preset(
         NAME, {"lut_build": LutBuildConfig, "lut_validate": LutValidateConfig,
                "benchmark": FidelityConfig}, quick=arguments.quick, path=arguments.config)
     config, validate, own = loaded["lut_build"], loaded["lut_validate"], loaded["benchmark"]
+    base = NAME
+    if arguments.space is not None and arguments.space != config.space:
+        get_space(arguments.space, "lut")  # one error naming it, before any work
+        config, base = settings.replace(config, space=arguments.space), f"{NAME}_{arguments.space}"
     labels = own.engines if arguments.engines is None else tuple(arguments.engines.split(","))
     engines = [(label, engine_config(config, label)) for label in labels]  # checked first
-    name = NAME + ("_quick" if arguments.quick else "")
+    name = base + ("_quick" if arguments.quick else "")
     summary = {
         "space": config.space, "n": validate.n, "seed": validate.seed,
-        "calibration_networks": config.calibration, "quick": arguments.quick,
+        "calibration_networks": config.calibration, "correction_networks": config.correction,
+        "quick": arguments.quick,
         "lut_build": settings.to_dict(config), "lut_validate": settings.to_dict(validate),
     }
     results: dict[str, Any] = {}
@@ -169,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               + f"; build {row['build_s']:.0f} s, validate {row['validate_s']:.0f} s", flush=True)
     for entry in results.values():  # top-level keys stay the engine labels
         entry["settings"] = summary
-    return common.write_output(arguments.out, NAME, arguments.quick, results)
+    return common.write_output(arguments.out, base, arguments.quick, results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.experiments import (chamnet_cifar, chamnet_nb201, common, dnas_devices,
                                     dnas_quality, dnas_quality_seeds, dnas_search_time,
-                                    lut_fidelity, metric_predictor, predictor)
+                                    lut_fidelity, metric_predictor, nb201_additive, predictor)
 from hwnas import settings
 from hwnas.cost.lut_config import LutBuildConfig, LutValidateConfig
 from hwnas.evolution.config import ChamNetConfig
@@ -30,6 +30,7 @@ TYPES = {
     "dnas_quality_seeds": {"benchmark": dnas_quality_seeds.SeedsConfig},
     "dnas_search_time": {"benchmark": dnas_search_time.SearchTimeConfig},
     "dmasking_quality": {"lut_build": LutBuildConfig},
+    "nb201_additive": {"benchmark": nb201_additive.AdditiveConfig},
 }
 
 

@@ -22,6 +22,7 @@ from ..helpers import sample_arch
 
 BUILD = ["lut", "build", "--space", "fbnet-cifar", "--engine", "ort", "--warmup", "0",
          "--repeats", "2", "--processes", "3", "--sessions", "1", "--calibration", "2",
+         "--correction", "6",
          "--network-warmup", "0", "--network-repeats", "1"]
 PROCESSES = 3
 
@@ -72,6 +73,10 @@ def test_killed_build_resumes_keeping_every_entry_and_measuring_none_twice(resum
         assert final[key][:len(sessions)] == sessions
     table = LatencyTable.load(path)
     assert table.is_complete(get_space("fbnet-cifar")) and len(table.build.references) == 2
+    # 2 calibration + 6 correction networks fit scale/offset and the per-key correction
+    assert len(networks) == 8 and len(table.calibration.points) == 8
+    record = table.correction  # applied only when it predicts the left-out networks better
+    assert record.networks == 8 and (record.keys_corrected > 0) == record.applied
     assert table.build.conditions and table.build.speed["blocks"] > 0
 
 
@@ -164,7 +169,8 @@ def test_a_cpu_hog_is_warned_about_and_wait_quiet_waits(resumed_lut, tmp_path, h
     assert conditions["other_cores_max"] > 0.5
     build = CliRunner().invoke(app, ["lut", "build", "--space", "fbnet-cifar", "--warmup", "0",
                                      "--repeats", "1", "--processes", "1", "--sessions", "1",
-                                     "--calibration", "0", "--out", str(tmp_path / "lut.json")])
+                                     "--calibration", "0", "--correction", "0",
+                                     "--out", str(tmp_path / "lut.json")])
     assert build.exit_code == 0, build.output
     assert "warning: the machine is busy before the LUT build" in build.output
     stored = json.loads((tmp_path / "lut.json").read_text())["build"]["conditions"][0]

@@ -86,3 +86,17 @@ def test_an_architecture_at_another_resolution_trains_on_resized_images(tmp_path
     assert trained.exit_code == 0, trained.output
     assert "resizing CIFAR-10 images to 24x24" in trained.output
     assert json.loads((run / "result.json").read_text())["arch"].startswith("r24:")
+
+
+def test_an_nb201_cell_string_trains_as_the_benchmarks_network(tmp_path, cifar_folder):
+    """The official NAS-Bench-201 string is an ARCH: `hwnas train` builds its network."""
+    cell = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    run = tmp_path / "nb201"
+    trained = CliRunner().invoke(app, [
+        "train", cell, "--cifar", str(cifar_folder), "--epochs", "1", "--subset-per-class", "2",
+        "--test-per-class", "1", "--batch-size", "10", "--out", str(run), "--threads", "1",
+    ])
+    assert trained.exit_code == 0, trained.output
+    result = json.loads((run / "result.json").read_text())
+    assert result["arch"].startswith("r32:stem_k3_c16_s1_noact:cell_c16_3n1snp:")
+    assert result["arch"].endswith("res_c64_s2:" + "cell_c64_3n1snp:" * 5 + "head_c64_n10_noconv")

@@ -78,6 +78,20 @@ def test_predict_is_sum_of_entries_times_scale_plus_overhead():
     assert synthetic_table().cost(arch) == pytest.approx(total)  # uncalibrated: FBNet's Eq. 5
 
 
+def test_per_key_corrections_price_layers_but_leave_the_raw_sum_alone():
+    table = synthetic_table(calibration(1.25, 0.3))
+    arch = sample_arch(SPACE, 1)
+    keys = op_keys(arch)
+    table.entries[keys[1]].correction = 0.5  # this layer's key costs 50 % more in a network
+    total = sum(table.entries[key].latency_ms for key in keys)
+    extra = 0.5 * table.entries[keys[1]].latency_ms * keys.count(keys[1])
+    assert table.raw_sum(arch) == pytest.approx(total)
+    assert table.corrected_sum(arch) == pytest.approx(total + extra)
+    assert table.cost(arch) == pytest.approx(1.25 * (total + extra) + 0.3)
+    matrix = table.layer_cost_matrix(SPACE)  # DNAS and the GA add up the same prices
+    assert matrix.total(SPACE.choices_of(arch)) == pytest.approx(table.cost(arch))
+
+
 def test_layer_cost_matrix_is_exact():
     table = synthetic_table(calibration(1.1, 0.5))
     matrix = table.layer_cost_matrix(SPACE)
@@ -95,6 +109,7 @@ def test_json_round_trip(tmp_path):
     assert again.entries.keys() == table.entries.keys()
     assert all(again.entries[k] == table.entries[k] for k in table.entries)
     assert again.calibration == table.calibration and again.timing == table.timing
+    assert again.correction == table.correction
     assert again.build == table.build
     arch = sample_arch(SPACE, 3)
     assert again.cost(arch) == pytest.approx(table.cost(arch))
@@ -120,6 +135,12 @@ def corrupt(data: dict, change: str) -> object:
         data["entries"].append(data["entries"][0])
     elif change == "calibration":
         data["calibration"] = {"method": "magic"}
+    elif change == "correction":
+        data["entries"][0]["correction"] = -1.5  # a negative price
+    elif change == "correction-nan":
+        data["entries"][0]["correction"] = float("nan")
+    elif change == "correction-record":
+        data["correction"] = {"networks": 60}
     elif change == "timing":
         del data["timing"]["repeats"]
     elif change == "list":
@@ -128,7 +149,8 @@ def corrupt(data: dict, change: str) -> object:
 
 
 @pytest.mark.parametrize("change", ["format", "version", "space", "engine", "entries", "stats",
-                                    "key", "duplicate", "calibration", "timing", "list"])
+                                    "key", "duplicate", "calibration", "correction",
+                                    "correction-nan", "correction-record", "timing", "list"])
 def test_malformed_files_give_one_clear_error(tmp_path, change):
     data = synthetic_table().to_dict()
     path = tmp_path / "bad.json"

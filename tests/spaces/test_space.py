@@ -75,18 +75,21 @@ def test_layer_sums_equal_the_walk(name):
     np.testing.assert_allclose(space.layer_sums(macs)(population), expected, rtol=1e-12)
 
 
-def test_cell_space_builds_no_network_and_says_so():
+def test_cell_space_builds_networks_and_its_layer_keys_are_parts():
     space = get_space("nb201")
-    with pytest.raises(HwnasError, match="builds no network"):
-        space.to_arch((0,) * 6)
-    with pytest.raises(HwnasError, match="nb201:<column>"):
-        space.lut_metadata()
+    arch = space.to_arch((3,) * 6)
+    assert space.contains(arch) and space.choices_of(arch) == (3,) * 6
+    assert space.lut_metadata() == {"name": "nb201", "resolution": 32}
+    keys = space_keys(space)  # stem, 2 reductions, head; 4 operations + 1 addition x 3 stages
+    assert len(keys) == 4 + 3 * 5
+    for choices in space.decisions.sample(50, np.random.default_rng(0)):
+        assert set(op_keys(space.to_arch(choices))) <= set(keys)
     assert not space.contains(get_space("fbnet-cifar").to_arch([0] * 22))
 
 
 def test_registry_names_strategies():
     assert set(NAMES) == set(REGISTRY)
-    assert "nb201" in space_names("chamnet") and "nb201" not in space_names("lut")
+    assert "nb201" in space_names("chamnet") and "nb201" in space_names("lut")
     assert space_names("dmasking") == ("dmasking-cifar",)
     with pytest.raises(SpecError, match="unknown search space 'nope'"):
         get_space("nope")

@@ -9,10 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwnas.arch.spec import FBNetBlock, K3SepBlock, MBV2Block, SkipBlock, hidden_channels
+from hwnas.arch.spec import (
+    CELL_EDGE_NODES, FBNetBlock, K3SepBlock, MBV2Block, NB201Cell, ResidualBlock, SkipBlock,
+    hidden_channels,
+)
 
 
 def activation_module(name: str) -> nn.Module:
+    if name == "none":
+        return nn.Identity()
     return nn.ReLU6(inplace=True) if name == "relu6" else nn.ReLU(inplace=True)
 
 
@@ -35,7 +40,7 @@ class ConvBNAct(nn.Sequential):
             ),
             nn.BatchNorm2d(out_channels),
         ]
-        if activation is not None:
+        if activation not in (None, "none"):
             layers.append(activation_module(activation))
         super().__init__(*layers)
 
@@ -145,11 +150,83 @@ class InvertedResidual(nn.Module):
         return out + x if self.has_residual else out
 
 
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> conv (no bias, ``padding = kernel_size // 2``) -> BN, NB201's ``nor_conv``. The
+    ReLU is not in place: a cell's node feeds several edges."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
+        super().__init__(nn.ReLU(inplace=False),
+                         nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                                   padding=kernel_size // 2, bias=False),
+                         nn.BatchNorm2d(out_channels))
+
+
+def cell_operation(name: str, channels: int) -> nn.Module | None:
+    """The module of one cell edge (None for ``none``: the edge is absent)."""
+    if name == "none":
+        return None
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    return ReLUConvBN(channels, channels, 1 if name == "nor_conv_1x1" else 3)
+
+
+class CellUnit(nn.Module):
+    """A NAS-Bench-201 cell: node ``i`` = the sum over edges ``j -> i`` of ``op(node j)``, the
+    output is node 3. Every edge's module exists (the parameters NB201 counts); forward runs the
+    live ones only (:meth:`NB201Cell.live_edges`), so torch, ONNX and the LUT agree on the work.
+    A cell whose output no live edge reaches returns zeros (its input times 0, as NB201's
+    ``none`` computes them)."""
+
+    def __init__(self, in_channels: int, spec: NB201Cell) -> None:
+        super().__init__()
+        modules = {(source, target): cell_operation(op, in_channels)
+                   for (source, target), op in zip(CELL_EDGE_NODES, spec.ops)}
+        self.edges = nn.ModuleDict({f"{source}_{target}": module
+                                    for (source, target), module in modules.items()
+                                    if module is not None})
+        self.wiring = [(source, target, f"{source}_{target}")
+                       for source, target, _ in spec.live_edges()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes: dict[int, torch.Tensor] = {0: x}
+        for source, target, name in self.wiring:
+            out = self.edges[name](nodes[source])
+            nodes[target] = out if target not in nodes else nodes[target] + out
+        # x * 0, not zeros_like: the exporter folds a constant into a graph without an input
+        return nodes[3] if 3 in nodes else x * 0.0
+
+
+class ResidualUnit(nn.Module):
+    """NB201's reduction: ReLU-conv3x3(s)-BN -> ReLU-conv3x3-BN, plus AvgPool2x2 -> conv1x1 for
+    stride 2, ReLU-conv1x1-BN when only the width changes, else the identity."""
+
+    def __init__(self, in_channels: int, spec: ResidualBlock) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(in_channels, spec.out_channels, 3, spec.stride)
+        self.conv_b = ReLUConvBN(spec.out_channels, spec.out_channels, 3)
+        if spec.stride == 2:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.AvgPool2d(2, stride=2),
+                nn.Conv2d(in_channels, spec.out_channels, 1, bias=False))
+        elif in_channels != spec.out_channels:
+            self.shortcut = ReLUConvBN(in_channels, spec.out_channels, 1)
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
 BLOCK_MODULES: dict[type, type[nn.Module]] = {
     FBNetBlock: FBNetUnit,
     SkipBlock: SkipUnit,
     K3SepBlock: K3SepUnit,
     MBV2Block: InvertedResidual,
+    NB201Cell: CellUnit,
+    ResidualBlock: ResidualUnit,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Union
 import torch
 from torch import nn
 
-from hwnas.arch.blocks import ConvBNAct, build_block
+from hwnas.arch.blocks import ConvBNAct, activation_module, build_block
 from hwnas.arch.spec import ArchSpec, Block, HeadSpec, StemSpec
 
 LayerSpec = Union[StemSpec, Block, HeadSpec]
@@ -56,11 +56,14 @@ def walk(arch: ArchSpec) -> list[LayerShape]:
 
 
 class Head(nn.Module):
-    """1x1 conv + BN + activation -> global average pool -> dropout -> linear classifier."""
+    """1x1 conv + BN + activation (without ``spec.conv``: BN + activation) -> global average
+    pool -> dropout -> linear classifier."""
 
     def __init__(self, in_channels: int, spec: HeadSpec) -> None:
         super().__init__()
-        self.conv = ConvBNAct(in_channels, spec.out_channels, 1, activation=spec.activation)
+        self.conv = (ConvBNAct(in_channels, spec.out_channels, 1, activation=spec.activation)
+                     if spec.conv else
+                     nn.Sequential(nn.BatchNorm2d(in_channels), activation_module(spec.activation)))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(spec.dropout) if spec.dropout else nn.Identity()
         self.classifier = nn.Linear(spec.out_channels, spec.num_classes)

@@ -1,14 +1,17 @@
 """Turn what a user types for an architecture into an :class:`ArchSpec`.
 
-One argument accepts three forms, tried in this order:
+One argument accepts four forms, tried in this order:
 
 1. a model-zoo name (``fbnet_c``; see :data:`hwnas.arch.zoo.MODEL_NAMES`), built with the given
    zoo options;
 2. a path to an existing JSON file: either a spec object (``ArchSpec.to_json``) or an object
    with the spec under ``"arch"`` (what ``hwnas arch show --json`` prints);
-3. a compact architecture string (it contains ``:``; grammar in :mod:`hwnas.arch.codec`).
+3. an official NAS-Bench-201 cell string (``|nor_conv_3x3~0|+|...|``, it starts with ``|``):
+   the benchmark's network of that cell (:func:`hwnas.spaces.nb201.nb201_network`: C = 16,
+   N = 5, 10 classes at 32 px);
+4. a compact architecture string (it contains ``:``; grammar in :mod:`hwnas.arch.codec`).
 
-Anything else is an error that names the text. For forms 2 and 3, ``resolution`` and
+Anything else is an error that names the text. For forms 2 to 4, ``resolution`` and
 ``num_classes`` replace the spec's own values; ``width`` exists only for zoo models.
 """
 
@@ -60,6 +63,15 @@ def _from_string(text: str) -> ArchSpec:
         raise SpecError(f"architecture string {text!r}: {error}") from None
 
 
+def _from_cell_string(text: str) -> ArchSpec:
+    from hwnas.spaces.nb201 import NB201_OPS, nb201_network, parse_arch_str
+
+    try:
+        return nb201_network([NB201_OPS[op] for op in parse_arch_str(text)])
+    except HwnasError as error:
+        raise SpecError(f"architecture string {text!r}: {error}") from None
+
+
 def _with_overrides(arch: ArchSpec, options: dict[str, object]) -> ArchSpec:
     if "width" in options:
         raise HwnasError(
@@ -104,6 +116,8 @@ def load_arch(
     options = {key: value for key, value in given.items() if value is not None}
     if text in MODEL_NAMES:
         return _zoo_model(text, options)
+    if text.startswith("|"):
+        return _with_overrides(_from_cell_string(text), options)
     path = Path(text)
     if _is(path, "file") or (":" not in text and (path.suffix == ".json" or "/" in text)):
         # An existing file, or something that looks like a path: read_json names a missing one.

@@ -5,9 +5,11 @@ produce it, the builder turns it into an ``nn.Module``, cost models price it, re
 
 A network is ``stem -> blocks -> head -> global average pool -> (dropout) -> fully connected``:
 
-* the stem is a ``k x k`` conv (stride s) + BN + activation;
-* each block is one of the four block types below, applied in order;
-* the head is a 1x1 conv + BN + activation to ``head.out_channels`` channels.
+* the stem is a ``k x k`` conv (stride s) + BN + activation (``none``: no activation);
+* each block is one of the block types below, applied in order;
+* the head is a 1x1 conv + BN + activation to ``head.out_channels`` channels, or, with
+  ``conv: false``, BN + activation on the last block's ``out_channels`` (NAS-Bench-201's
+  ``lastact``).
 
 Block types (fields in order; every field is required in the JSON form):
 
@@ -21,6 +23,20 @@ Block types (fields in order; every field is required in the JSON form):
             DW3x3 (stride s) -> BN -> ReLU -> DW3x3 -> BN -> ReLU -> 1x1 -> BN (+ residual).
 ``mbv2``    MobileNetV2 inverted residual (Sandler et al. 2018) with ReLU6; no expansion conv when
             the expansion is 1.
+``nb201cell`` a NAS-Bench-201 cell (Dong & Yang 2020, Sec. 2.1) at ``out_channels`` channels and
+            stride 1: nodes 0..3, node ``i`` the sum of ``op(node j)`` over its edges ``j -> i``,
+            the output node 3; ``ops`` names the 6 edges' operations in the official string's
+            order (0->1, 0->2, 1->2, 0->3, 1->3, 2->3), each one of :data:`CELL_OPERATIONS`:
+            ``none`` (the edge is absent), ``skip_connect`` (identity), ``nor_conv_1x1`` /
+            ``nor_conv_3x3`` (ReLU -> conv -> BN), ``avg_pool_3x3`` (stride 1, padding 1, padded
+            positions not counted). The input must have ``out_channels`` channels.
+``resnet``  the residual block NAS-Bench-201 reduces with (He et al. 2016's basic block):
+            ReLU -> conv 3x3 (stride s) -> BN -> ReLU -> conv 3x3 -> BN, plus a shortcut: 2x2
+            average pool (stride 2) -> 1x1 conv for s = 2, ReLU -> 1x1 conv -> BN when only the
+            width changes, else the identity.
+
+The JSON form names every field; ``head.conv`` may be left out (default true), which is how specs
+written before it existed read.
 """
 
 from __future__ import annotations
@@ -34,6 +50,12 @@ from hwnas.arch.codec import decode_arch, encode_arch
 from hwnas.errors import SpecError
 
 ACTIVATIONS = ("relu", "relu6")
+STEM_ACTIVATIONS = (*ACTIVATIONS, "none")
+#: The operations of a NAS-Bench-201 cell edge, in the benchmark's index order.
+CELL_OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+CELL_EDGES = 6
+#: (source node, target node) of each cell edge, in the order of the official NB201 string
+CELL_EDGE_NODES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
 
 def _check_int(where: str, name: str, value: Any, *, minimum: int = 1) -> None:
@@ -68,9 +90,9 @@ def _check_bool(where: str, name: str, value: Any) -> None:
         raise SpecError(f"{where}: field '{name}' must be true or false, got {value!r}")
 
 
-def _check_activation(where: str, value: Any) -> None:
-    if value not in ACTIVATIONS:
-        raise SpecError(f"{where}: field 'activation' must be one of {ACTIVATIONS}, got {value!r}")
+def _check_activation(where: str, value: Any, allowed: tuple[str, ...] = ACTIVATIONS) -> None:
+    if value not in allowed:
+        raise SpecError(f"{where}: field 'activation' must be one of {allowed}, got {value!r}")
 
 
 def hidden_channels(in_channels: int, expansion: float) -> int:
@@ -93,6 +115,8 @@ class _Spec:
     """Shared JSON helpers: strict ``from_dict`` (no missing or extra fields)."""
 
     type_name: ClassVar[str] = ""
+    #: fields the JSON form may leave out (their defaults apply): fields added later
+    optional: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {field.name: getattr(self, field.name)
@@ -107,7 +131,7 @@ class _Spec:
             raise SpecError(f"{where}: expected an object, got {data!r}")
         names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
         given = {key: value for key, value in data.items() if key != "type"}
-        missing = [name for name in names if name not in given]
+        missing = [name for name in names if name not in given and name not in cls.optional]
         extra = [key for key in given if key not in names]
         if missing:
             raise SpecError(f"{where}: missing field '{missing[0]}'")
@@ -194,9 +218,68 @@ class MBV2Block(_Spec):
         object.__setattr__(self, "expansion", _normalise_number(self.expansion))
 
 
-Block = Union[FBNetBlock, SkipBlock, K3SepBlock, MBV2Block]
+@dataclass(frozen=True)
+class NB201Cell(_Spec):
+    """A NAS-Bench-201 cell (see module docstring); its stride is always 1."""
+
+    type_name: ClassVar[str] = "nb201cell"
+    out_channels: int
+    ops: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_int("nb201cell block", "out_channels", self.out_channels)
+        ops = self.ops
+        if not isinstance(ops, (list, tuple)) or len(ops) != CELL_EDGES:
+            raise SpecError(f"nb201cell block: field 'ops' must list {CELL_EDGES} operations, "
+                            f"got {ops!r}")
+        for op in ops:
+            if op not in CELL_OPERATIONS:
+                raise SpecError(f"nb201cell block: unknown operation {op!r} (known: "
+                                f"{', '.join(CELL_OPERATIONS)})")
+        object.__setattr__(self, "ops", tuple(ops))
+
+    @property
+    def stride(self) -> int:
+        return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name, "out_channels": self.out_channels,
+                "ops": list(self.ops)}
+
+    def live_edges(self) -> tuple[tuple[int, int, str], ...]:
+        """``(source, target, op)`` of the edges that shape the output: not ``none``, from a
+        node the input reaches, into a node that reaches the output (node 3). The others
+        compute nothing the cell returns (a node no edge reaches is zeros)."""
+        edges = [(source, target, op) for (source, target), op in zip(CELL_EDGE_NODES, self.ops)
+                 if op != "none"]
+        reached = {0}
+        for source, target, _ in edges:  # edges are in topological order of their targets
+            if source in reached:
+                reached.add(target)
+        reaching = {3}
+        for source, target, _ in reversed(edges):
+            if target in reaching:
+                reaching.add(source)
+        return tuple(edge for edge in edges if edge[0] in reached and edge[1] in reaching)
+
+
+@dataclass(frozen=True)
+class ResidualBlock(_Spec):
+    """NAS-Bench-201's reduction block, a ResNet basic block (see module docstring)."""
+
+    type_name: ClassVar[str] = "resnet"
+    out_channels: int
+    stride: int
+
+    def __post_init__(self) -> None:
+        _check_int("resnet block", "out_channels", self.out_channels)
+        _check_stride("resnet block", self.stride)
+
+
+Block = Union[FBNetBlock, SkipBlock, K3SepBlock, MBV2Block, NB201Cell, ResidualBlock]
 BLOCK_TYPES: dict[str, type] = {
-    cls.type_name: cls for cls in (FBNetBlock, SkipBlock, K3SepBlock, MBV2Block)
+    cls.type_name: cls
+    for cls in (FBNetBlock, SkipBlock, K3SepBlock, MBV2Block, NB201Cell, ResidualBlock)
 }
 
 
@@ -229,19 +312,23 @@ class StemSpec(_Spec):
         _check_int("stem", "out_channels", self.out_channels)
         _check_stride("stem", self.stride)
         _check_kernel("stem", self.kernel_size)
-        _check_activation("stem", self.activation)
+        _check_activation("stem", self.activation, STEM_ACTIVATIONS)
 
 
 @dataclass(frozen=True)
 class HeadSpec(_Spec):
-    """Last layers: 1x1 conv + BN + activation, global average pool, dropout, linear classifier."""
+    """Last layers: 1x1 conv + BN + activation (``conv=False``: BN + activation only, at the input
+    width), global average pool, dropout, linear classifier."""
 
+    optional: ClassVar[tuple[str, ...]] = ("conv",)
     out_channels: int
     num_classes: int
     activation: str = "relu"
     dropout: float = 0.0
+    conv: bool = True
 
     def __post_init__(self) -> None:
+        _check_bool("head", "conv", self.conv)
         _check_int("head", "out_channels", self.out_channels)
         _check_int("head", "num_classes", self.num_classes)
         _check_activation("head", self.activation)
@@ -251,6 +338,14 @@ class HeadSpec(_Spec):
         ):
             raise SpecError(f"head: field 'dropout' must be in [0, 1), got {value!r}")
         object.__setattr__(self, "dropout", float(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``conv`` only when false: a head with its conv has the form (and LUT key) it had
+        before the field existed."""
+        data = super().to_dict()
+        if self.conv:
+            del data["conv"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -276,6 +371,19 @@ class ArchSpec:
                 raise SpecError(f"arch: blocks[{index}] is not a block spec: {block!r}")
         object.__setattr__(self, "blocks", blocks)
         self._check_groups()
+        self._check_widths()
+
+    def _check_widths(self) -> None:
+        """A cell keeps its input width; a head without a conv keeps the last block's."""
+        channels = self.stem.out_channels
+        for index, block in enumerate(self.blocks):
+            if isinstance(block, NB201Cell) and block.out_channels != channels:
+                raise SpecError(f"blocks[{index}] (nb201cell): out_channels "
+                                f"{block.out_channels} must equal its input's {channels}")
+            channels = block.out_channels
+        if not self.head.conv and self.head.out_channels != channels:
+            raise SpecError(f"head: without a conv, out_channels {self.head.out_channels} must "
+                            f"equal the last block's {channels}")
 
     def _check_groups(self) -> None:
         """Group convs need both their input and output widths divisible by the groups."""

@@ -71,6 +71,12 @@ def build(
     if fit:
         typer.echo(f"prediction = {fit.scale:.4f} * sum + {fit.offset_ms:.4f} ms "
                    f"({fit.method}: {fit.reason})")
+    if table.correction:
+        record = table.correction
+        typer.echo(f"per-key correction from {record.networks} networks (penalty "
+                   f"{record.penalty:g}, {record.keys_corrected} keys): leave-one-out MAPE "
+                   f"{record.loo_mape_pct:.2f} % (without it {record.uncorrected_mape_pct:.2f} %)"
+                   + ("" if record.applied else "; not applied: it predicts no better"))
 
 
 @app.command("predict")
@@ -80,7 +86,7 @@ def predict(
     layers: bool = typer.Option(False, "--layers", help="also print each layer's entry"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
-    """Predicted end-to-end latency of ARCH: scale * (sum of LUT entries) + offset."""
+    """Predicted end-to-end latency of ARCH: scale * (sum of its layers' LUT prices) + offset."""
     from hwnas.arch.build import walk
     from hwnas.arch.load import load_arch
     from hwnas.cost.lut import LatencyTable
@@ -89,6 +95,7 @@ def predict(
     spec = load_arch(arch)
     latencies = table.layer_latencies(spec)
     result = {"predicted_ms": table.cost(spec), "lut_sum_ms": float(sum(latencies)),
+              "uncorrected_sum_ms": table.raw_sum(spec),
               "scale": table.scale, "offset_ms": table.offset_ms,
               "method": table.calibration.method if table.calibration else "raw_sum",
               "lut": str(lut), "engine": table.engine}

@@ -8,6 +8,12 @@ multiply-adds of the conv and fully connected layers):
 * a linear layer ``in -> out`` costs ``in * out`` MACs;
 * BN, activations, residual adds, channel shuffles and pooling are free.
 
+NAS-Bench-201 counts the same way (its API's FLOPs are conv and linear multiply-adds, plus the
+classifier's bias adds): the all-``nor_conv_3x3`` CIFAR-10 network has 220.11969 MFLOPs and
+1.531546 M parameters there, a cell without convs 7.78305 MFLOPs and 0.073306 M (NAS-Bench-201
+API cost info, as quoted in EvoXBench's and MO-HPOBench's NB201 bounds); tests/cost/test_flops.py
+checks these.
+
 Parameters are *all* learnable parameters of the built module: conv weights (no conv biases,
 every conv is followed by BN), the two BN affine vectors per BN, and the classifier's weight and
 bias, so :func:`count` equals ``sum(p.numel() for p in build_model(arch).parameters())``.
@@ -26,6 +32,8 @@ from hwnas.arch.spec import (
     HeadSpec,
     K3SepBlock,
     MBV2Block,
+    NB201Cell,
+    ResidualBlock,
     SkipBlock,
     SpecError,
     StemSpec,
@@ -99,8 +107,29 @@ def _mbv2_counts(layer: LayerShape, block: MBV2Block) -> Counts:
     return counts + conv_bn(mid, layer.out_channels, 1, layer.out_size)
 
 
+def _cell_counts(layer: LayerShape, block: NB201Cell) -> Counts:
+    kernels = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}  # the other operations are free
+    counts = ZERO
+    for op in block.ops:
+        if op in kernels:
+            counts += conv_bn(layer.in_channels, layer.in_channels, kernels[op], layer.out_size)
+    return counts
+
+
+def _residual_counts(layer: LayerShape, block: ResidualBlock) -> Counts:
+    counts = (conv_bn(layer.in_channels, layer.out_channels, 3, layer.out_size)
+              + conv_bn(layer.out_channels, layer.out_channels, 3, layer.out_size))
+    if block.stride == 2:  # average pool, then a 1x1 conv without BN
+        weights = layer.in_channels * layer.out_channels
+        return counts + Counts(weights * layer.out_size * layer.out_size, weights)
+    if layer.in_channels != layer.out_channels:
+        return counts + conv_bn(layer.in_channels, layer.out_channels, 1, layer.out_size)
+    return counts
+
+
 def _head_counts(layer: LayerShape, head: HeadSpec) -> Counts:
-    conv = conv_bn(layer.in_channels, head.out_channels, 1, layer.in_size)
+    conv = (conv_bn(layer.in_channels, head.out_channels, 1, layer.in_size) if head.conv
+            else Counts(0, 2 * layer.in_channels))  # BN alone
     classifier = Counts(
         macs=head.out_channels * head.num_classes,
         params=head.out_channels * head.num_classes + head.num_classes,
@@ -123,6 +152,10 @@ def layer_counts(layer: LayerShape) -> Counts:
         return _k3sep_counts(layer, spec)
     if isinstance(spec, MBV2Block):
         return _mbv2_counts(layer, spec)
+    if isinstance(spec, NB201Cell):
+        return _cell_counts(layer, spec)
+    if isinstance(spec, ResidualBlock):
+        return _residual_counts(layer, spec)
     raise SpecError(f"layer {layer.name}: cannot count a {type(spec).__name__}")
 
 

@@ -11,9 +11,11 @@ of later layers are no longer in cache: 25-33 % slower, docs/reference.md sectio
 therefore carries a correction fitted on a few calibration networks (:mod:`hwnas.cost.calibration`)
 and predicts
 
-    LAT(a) = scale * sum_l LUT[key_l(a)] + offset.
+    LAT(a) = scale * sum_l LUT[key_l(a)] (1 + c_key_l(a)) + offset (+ the correction's d),
 
-Without a calibration ``scale = 1`` and ``offset = 0`` (the raw FBNet sum).
+with per-key corrections ``c`` fitted to more networks timed end to end
+(:mod:`hwnas.cost.correction`; 0 without). Without a calibration ``scale = 1`` and ``offset = 0``
+(the raw FBNet sum).
 
 File format: JSON only (see :meth:`LatencyTable.to_dict`); loading parses and validates, it never
 executes code. A table is used only with its own space, resolution and engine. Format 2 stores
@@ -34,9 +36,11 @@ from typing import Any
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.base import CostModel, LayerPrice
 from hwnas.cost.calibration import Calibration
+from hwnas.cost.correction import MINIMUM, KeyCorrection
 from hwnas.cost.engines import IDENTITY_FIELDS
 from hwnas.cost.timing import TimingStats, combine_rounds
-from hwnas.cost.opkey import OpKey, key_of_layer, op_keys, space_keys
+from hwnas.arch.build import walk
+from hwnas.cost.opkey import OpKey, layer_keys, op_keys, space_keys
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, read_json
 
@@ -51,16 +55,24 @@ class LutError(HwnasError):
 @dataclass
 class LutEntry:
     """One operator key: its latency (the build's fit, None until then), the spread of its
-    sessions around the fit (percent) and every session's timing."""
+    sessions around the fit (percent), its correction inside networks (a fraction, 0 without)
+    and every session's timing."""
 
     key: OpKey
     latency_ms: float | None = None
     spread_pct: float | None = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    correction: float = 0.0
+
+    @property
+    def price_ms(self) -> float | None:
+        """What the key costs in a prediction: its latency times ``1 + correction``."""
+        return None if self.latency_ms is None else self.latency_ms * (1.0 + self.correction)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.key.id, "key": self.key.to_dict(), "latency_ms": self.latency_ms,
-                "spread_pct": self.spread_pct, "sessions": self.sessions}
+                "correction": self.correction, "spread_pct": self.spread_pct,
+                "sessions": self.sessions}
 
     @classmethod
     def from_dict(cls, data: Any, version: int = VERSION) -> LutEntry:
@@ -77,7 +89,12 @@ class LutEntry:
         if latency is not None and not _positive(latency):
             raise LutError(f"entry {key.id}: latency_ms must be a positive number, "
                            f"got {latency!r}")
-        return cls(key, latency, data.get("spread_pct"), sessions)
+        correction = data.get("correction", 0.0)
+        if (isinstance(correction, bool) or not isinstance(correction, (int, float))
+                or not MINIMUM <= correction < float("inf")):
+            raise LutError(f"entry {key.id}: correction must be a finite number >= {MINIMUM}, "
+                           f"got {correction!r}")
+        return cls(key, latency, data.get("spread_pct"), sessions, float(correction))
 
     @classmethod
     def _from_rounds(cls, key: OpKey, rounds: Any) -> LutEntry:
@@ -136,9 +153,9 @@ class LatencyTable(CostModel):
     def __init__(self, *, space: dict[str, Any], engine: dict[str, Any],
                  timing: dict[str, Any] | None = None,
                  entries: dict[OpKey, LutEntry] | None = None,
-                 calibration: Calibration | None = None, created: str | None = None,
-                 source: str = "<memory>", build: BuildRecord | None = None,
-                 version: int = VERSION) -> None:
+                 calibration: Calibration | None = None, correction: KeyCorrection | None = None,
+                 created: str | None = None, source: str = "<memory>",
+                 build: BuildRecord | None = None, version: int = VERSION) -> None:
         self.space = dict(space)
         self.engine = dict(engine)
         self.timing = dict(timing or {})
@@ -146,6 +163,7 @@ class LatencyTable(CostModel):
         self.build = build if build is not None else BuildRecord()
         self.version = version
         self.calibration = calibration
+        self.correction = correction
         self.created = created or _now()
         self.source = source
         short = "ort" if engine.get("name") == "onnxruntime" else engine.get("name")
@@ -175,26 +193,40 @@ class LatencyTable(CostModel):
                            f"--space {space.name})")
 
     # ---- prediction -----------------------------------------------------------------------
-    def latency(self, key: OpKey, layer_name: str = "layer") -> float:
+    def entry(self, key: OpKey, layer_name: str = "layer") -> LutEntry:
         entry = self.entries.get(key)
         if entry is None or entry.latency_ms is None:
             raise LutError(f"{self.describe()} has no entry for {layer_name} key {key.id}")
-        return entry.latency_ms
+        return entry
+
+    def latency(self, key: OpKey, layer_name: str = "layer") -> float:
+        """The key's price in a prediction (its latency with its correction)."""
+        return self.entry(key, layer_name).price_ms
 
     def layer_latencies(self, arch: ArchSpec) -> list[float]:
-        """LUT latency of each layer of ``arch`` in walk order (stem, blocks, head)."""
+        """Price of each layer of ``arch`` in walk order (stem, blocks, head): its entry's
+        latency with the entry's correction."""
         # A space that searches the input resolution (DMasking) lists every one it measured.
         if arch.resolution not in self.space.get("resolutions", (self.resolution,)):
             raise LutError(f"{self.describe()} cannot price an architecture at "
                            f"{arch.resolution} px: build a LUT for its space and resolution")
-        names = ["stem"] + [f"blocks.{i}" for i in range(len(arch.blocks))] + ["head"]
         try:
-            return [self.latency(key, name) for key, name in zip(op_keys(arch), names)]
+            return [self.layer_price_ms(layer) for layer in walk(arch)]
         except LutError as error:
             raise LutError(f"{error}; {_space_of(arch)}") from None
 
+    def layer_price_ms(self, layer: Any) -> float:
+        """The price of one layer of the walk: the sum of its keys' (a cell's parts)."""
+        return float(sum(self.latency(key, layer.name) for key in layer_keys(layer)))
+
     def raw_sum(self, arch: ArchSpec) -> float:
-        """FBNet's Eq. 5: the plain sum of the layer entries (no overhead, no scale)."""
+        """FBNet's Eq. 5: the plain sum of the layers' measured latencies (no correction, no
+        overhead, no scale)."""
+        self.layer_latencies(arch)  # the same checks and errors
+        return float(sum(self.entries[key].latency_ms for key in op_keys(arch)))
+
+    def corrected_sum(self, arch: ArchSpec) -> float:
+        """The sum of the layers' prices (latencies with their corrections)."""
         return float(sum(self.layer_latencies(arch)))
 
     @property
@@ -203,18 +235,20 @@ class LatencyTable(CostModel):
 
     @property
     def offset_ms(self) -> float:
-        return self.calibration.offset_ms if self.calibration else 0.0
+        """The calibration's offset plus the per-key correction's overhead."""
+        return ((self.calibration.offset_ms if self.calibration else 0.0)
+                + (self.correction.offset_ms if self.correction else 0.0))
 
     def cost(self, arch: ArchSpec) -> float:
-        """Predicted end-to-end latency in ms: ``scale * raw_sum + offset``."""
-        return self.scale * self.raw_sum(arch) + self.offset_ms
+        """Predicted end-to-end latency in ms: ``scale * corrected_sum + offset``."""
+        return self.scale * self.corrected_sum(arch) + self.offset_ms
 
     predict = cost
 
     def layer_price(self, space: Any) -> LayerPrice:
-        """``scale * LUT[key of the layer] + offset`` (the table's space only)."""
+        """``scale * price of the layer's key + offset`` (the table's space only)."""
         self.check_space(space)
-        return LayerPrice(lambda layer: self.latency(key_of_layer(layer), layer.name),
+        return LayerPrice(self.layer_price_ms,
                           self.scale, self.offset_ms, self.space_name.endswith("-sparse"))
 
     # ---- completeness ---------------------------------------------------------------------
@@ -229,9 +263,10 @@ class LatencyTable(CostModel):
             "format": FORMAT, "version": VERSION, "unit": "ms",
             "space": self.space, "engine": self.engine, "timing": self.timing,
             "created": self.created, "updated": _now(),
-            "prediction": {"formula": "scale * sum(entries) + offset_ms", "scale": self.scale,
-                           "offset_ms": self.offset_ms},
+            "prediction": {"formula": "scale * sum(latency_ms * (1 + correction)) + offset_ms",
+                           "scale": self.scale, "offset_ms": self.offset_ms},
             "calibration": self.calibration.to_dict() if self.calibration else None,
+            "correction": self.correction.to_dict() if self.correction else None,
             "build": self.build.to_dict(),
             "entries": [entry.to_dict() for entry in self.entries.values()],
         }
@@ -282,10 +317,11 @@ class LatencyTable(CostModel):
             if entry.key in entries:
                 raise LutError(f"malformed LUT file {source}: duplicate entry {entry.key.id}")
             entries[entry.key] = entry
-        calibration = data.get("calibration")
+        calibration, correction = data.get("calibration"), data.get("correction")
         build = BuildRecord.from_dict(data.get("build")) if version == VERSION else None
         return cls(space=space, engine=engine, timing=timing, entries=entries,
                    calibration=None if calibration is None else Calibration.from_dict(calibration),
+                   correction=None if correction is None else KeyCorrection.from_dict(correction),
                    created=data.get("created") if isinstance(data.get("created"), str) else None,
                    source=source, build=build, version=version)
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hwnas.cost.correction import MIN_NETWORKS
 from hwnas.cost.sessions import SessionPlan
 from hwnas.cost.timing import check_count
+from hwnas.errors import HwnasError
 from hwnas.settings import check, setting
 
 ENGINE_NAMES = ("ort", "torch")
@@ -62,9 +64,14 @@ class LutBuildConfig:
     processes: int = _processes(4)
     sessions: int = _sessions(2)
     block_size: int = _block_size()
-    calibration: int = setting(12, "Networks timed end to end beside the layers, to fit "
-                               "scale/offset and as references (0: none).", minimum=0)
-    calibration_seed: int = setting(1, "Seed of the calibration networks.", minimum=0)
+    calibration: int = setting(12, "Networks at evenly spaced MFLOPs timed end to end beside "
+                               "the layers, to fit scale/offset and as references (0: none).",
+                               minimum=0)
+    correction: int = setting(60, "Uniformly random networks timed end to end too; with the "
+                              "calibration networks they fit scale/offset and a per-key "
+                              "correction (0: none).", minimum=0)
+    calibration_seed: int = setting(1, "Seed of the calibration and correction networks.",
+                                    minimum=0)
     network_warmup: int = setting(5, "Untimed calls per calibration network and session.",
                                   minimum=0)
     network_repeats: int = setting(20, "Timed calls per calibration network and session.",
@@ -73,6 +80,9 @@ class LutBuildConfig:
 
     def __post_init__(self) -> None:
         check(self)
+        if self.correction and self.calibration + self.correction < MIN_NETWORKS:
+            raise HwnasError(f"correction needs calibration + correction >= {MIN_NETWORKS} "
+                             f"networks, got {self.calibration} + {self.correction}")
 
     @property
     def timing(self) -> TimingSettings:
@@ -92,7 +102,8 @@ class LutBuildConfig:
         return {**self.timing.to_dict(), "network_warmup": self.network_warmup,
                 "network_repeats": self.network_repeats, "processes": self.processes,
                 "sessions": self.sessions, "block_size": self.block_size,
-                "calibration": self.calibration, "calibration_seed": self.calibration_seed,
+                "calibration": self.calibration, "correction": self.correction,
+                "calibration_seed": self.calibration_seed,
                 "calibration_timing": "alone"}
 
 

@@ -2,8 +2,9 @@
 
 ``build_lut`` times every unique operator key of a space (:func:`~hwnas.cost.opkey.space_keys`)
 in ``processes`` worker processes of ``sessions`` fresh sessions each
-(:mod:`hwnas.cost.sessions`), then a few *calibration* networks (:func:`calibration_archs`) in
-``processes`` worker processes of their own. The networks are timed alone, the way a validation,
+(:mod:`hwnas.cost.sessions`), then a few *calibration* networks (:func:`calibration_archs`) and
+more uniformly random *correction* networks (:func:`random_archs`) in ``processes`` worker
+processes of their own. The networks are timed alone, the way a validation,
 a demo or a user times a network: timed in the layers' processes, among the layers, the same
 networks ran 5-9 % faster (benchmarks/RESULTS.md, "Session-robust timing"), a bias every later
 comparison would inherit. Layers and networks are fitted apart, each at the machine's fast speed.
@@ -14,11 +15,12 @@ the table, checks that the space, engine and measurement settings are the same (
 otherwise, naming both) and runs only the processes that are missing: layer processes are
 numbered ``0 .. processes - 1``, network processes ``processes .. 2 processes - 1``.
 
-Once all processes are in, the fits give every entry's latency and every calibration network's;
-``scale * sum + offset`` is fitted to the networks (:mod:`hwnas.cost.calibration`), and their
-latencies are stored as the table's *references*: a later validation, or a demo, times them
-again to see whether the machine has drifted since (:mod:`hwnas.cost.health`). Calibration
-networks are never used for validation.
+Once all processes are in, the fits give every entry's latency and every network's;
+``scale * sum + offset`` is fitted to all networks (:mod:`hwnas.cost.calibration`), then a
+per-key correction to the same networks (:mod:`hwnas.cost.correction`). The calibration
+networks' latencies are stored as the table's *references*: a later validation, or a demo, times
+them again to see whether the machine has drifted since (:mod:`hwnas.cost.health`). Networks
+timed in a build are never used for validation.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import numpy as np
 
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.calibration import fit_calibration
+from hwnas.cost.correction import fit_key_correction
 from hwnas.cost.engines import Engine, check_same_engine, make_engine
 from hwnas.cost.flops import FlopsCost
 from hwnas.cost.health import Monitor, Warn, log_warning
 from hwnas.cost.lut import LatencyTable, LutEntry, LutError
 from hwnas.cost.lut_config import LutBuildConfig, TimingSettings
-from hwnas.cost.opkey import space_keys
+from hwnas.cost.opkey import OpKey, op_keys, space_keys
 from hwnas.cost.sessions import (
     LatencyFit, Progress, SessionPlan, fit_latencies, layer_items, network_items, no_progress,
     relative_drift, run_processes,
@@ -59,6 +62,31 @@ def calibration_archs(space: Any, count: int, rng: np.random.Generator, *,
     sums = space.layer_sums(FlopsCost().layer_price(space).price)(pool)
     picks = np.unique(np.linspace(0, len(pool) - 1, min(count, len(pool))).round().astype(int))
     return [space.to_arch(pool[index]) for index in np.argsort(sums, kind="stable")[picks]]
+
+
+def random_archs(space: Any, count: int, rng: np.random.Generator, exclude: set[str]
+                 ) -> list[ArchSpec]:
+    """``count`` distinct uniformly random networks whose strings are not in ``exclude``: the
+    distribution a validation, and a search's first samples, come from (the correction
+    networks, and a validation's)."""
+    archs: dict[str, ArchSpec] = {}
+    while len(archs) < count:  # collisions are rare in a large space; the loop ends quickly
+        for row in space.decisions.sample(count - len(archs), rng):
+            arch = space.to_arch(row)
+            if arch.to_string() not in exclude:
+                archs.setdefault(arch.to_string(), arch)
+    return list(archs.values())
+
+
+def key_contributions(table: LatencyTable, keys: Sequence[OpKey], archs: Sequence[ArchSpec]
+                      ) -> np.ndarray:
+    """networks x keys: each key's count in the network times its measured latency."""
+    column = {key: index for index, key in enumerate(keys)}
+    matrix = np.zeros((len(archs), len(keys)))
+    for row, arch in enumerate(archs):
+        for key in op_keys(arch):
+            matrix[row, column[key]] += table.entries[key].latency_ms
+    return matrix
 
 
 def open_table(path: Path, space: Any, engine: Engine, config: LutBuildConfig) -> LatencyTable:
@@ -97,19 +125,22 @@ def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = F
     keys = space_keys(space)
     archs = calibration_archs(space, config.calibration,
                               np.random.default_rng(config.calibration_seed))
+    extra = random_archs(space, config.correction,
+                         np.random.default_rng([config.calibration_seed, 1]),
+                         {arch.to_string() for arch in archs})
     processes = config.processes
-    every = range(2 * processes if archs else processes)
+    every = range(2 * processes if archs or extra else processes)
     pending = [index for index in every if index not in table.build.processes_done]
     LOGGER.info("%s: %d keys and %d networks, %d of %d processes to run", path, len(keys),
-                len(archs), len(pending), len(every))
+                len(archs) + len(extra), len(pending), len(every))
     if pending:
         monitor = Monitor("the LUT build", on_warning)
         monitor.before(config.wait_quiet)
         with tempfile.TemporaryDirectory(prefix="hwnas-graphs-") as folder:
-            total = len(keys) + len(archs)
+            total = len(keys) + len(archs) + len(extra)
             layers = layer_items(engine, keys, Path(folder), **config.timing.to_dict(),
                                  on_progress=on_progress, total=total)
-            networks = network_items(engine, archs, Path(folder),
+            networks = network_items(engine, [*archs, *extra], Path(folder),
                                      **config.network_timing.to_dict(),
                                      on_progress=on_progress, total=total, done=len(keys))
             by_id = {key.id: table.entries.setdefault(key, LutEntry(key)) for key in keys}
@@ -134,41 +165,51 @@ def build_lut(config: LutBuildConfig, path: str | Path, *, recalibrate: bool = F
                                   on_progress=on_progress,
                                   label=lambda index, kind=kind: (
                                       f"process {index % processes + 1}/{processes} ({kind})"))
-        fit_table(table, keys, archs, config.calibration > 0, monitor)
+        fit_table(table, keys, archs, extra, monitor)
         table.build.conditions.append(monitor.summary())
         table.save(path)
     elif recalibrate:
-        fit_table(table, keys, archs, config.calibration > 0, Monitor("the LUT build",
-                                                                      on_warning))
+        fit_table(table, keys, archs, extra, Monitor("the LUT build", on_warning))
         table.save(path)
     return table
 
 
-def fit_table(table: LatencyTable, keys: Sequence[Any], archs: Sequence[ArchSpec],
-              calibrate: bool, monitor: Monitor) -> LatencyFit:
-    """Fit the stored sessions, layers and calibration networks apart, and set the entries'
-    latencies, the references and the calibration; returns the layers' fit."""
+def fit_table(table: LatencyTable, keys: Sequence[OpKey], archs: Sequence[ArchSpec],
+              extra: Sequence[ArchSpec], monitor: Monitor) -> LatencyFit:
+    """Fit the stored sessions, layers and networks apart, and set the entries' latencies, the
+    references (the calibration networks ``archs``), the calibration and the per-key
+    correction (both fitted to ``archs`` and the correction networks ``extra``); returns the
+    layers' fit."""
     fit = fit_latencies([row for key in keys for row in table.entries[key].sessions])
     for key in keys:
         entry = table.entries[key]
         entry.latency_ms, entry.spread_pct = fit.latency_ms[key.id], fit.spread_pct[key.id]
+        entry.correction = 0.0
     table.build.speed = fit.summary()
     monitor.speed(table.build.speed)
-    network_rows = [row for arch in archs
+    timed = [*archs, *extra]
+    network_rows = [row for arch in timed
                     for row in table.build.networks.get(arch.to_string(), [])]
-    if network_rows:
-        references = fit_latencies(network_rows)
-        monitor.speed(references.summary(), key="reference_speed")
-        table.build.references = {arch.to_string(): references.latency_ms[arch.to_string()]
-                                  for arch in archs}
-    if calibrate:
-        sums = [table.raw_sum(arch) for arch in archs]
-        measured = [table.build.references[arch.to_string()] for arch in archs]
-        settings = {"networks": len(archs), "seed": table.timing["calibration_seed"],
-                    "selection": "evenly spaced ranks of MFLOPs over 300 uniform random "
-                                 "networks", "timed": "alone, in processes of their own"}
-        table.calibration = fit_calibration(sums, measured, [a.to_string() for a in archs],
-                                            settings)
+    if not network_rows:
+        return fit
+    networks = fit_latencies(network_rows)
+    monitor.speed(networks.summary(), key="reference_speed")
+    table.build.references = {arch.to_string(): networks.latency_ms[arch.to_string()]
+                              for arch in archs}
+    names = [arch.to_string() for arch in timed]
+    measured = np.array([networks.latency_ms[name] for name in names])
+    settings = {"networks": len(timed), "seed": table.timing["calibration_seed"],
+                "selection": f"{len(archs)} at evenly spaced ranks of MFLOPs over 300 uniform "
+                             f"random networks, {len(extra)} uniform random",
+                "timed": "alone, in processes of their own"}
+    table.calibration = fit_calibration([table.raw_sum(arch) for arch in timed], measured,
+                                        names, settings)
+    table.correction = None
+    if extra:
+        corrections, table.correction = fit_key_correction(
+            key_contributions(table, keys, timed), measured, table.scale, table.offset_ms)
+        for key, value in zip(keys, corrections):
+            table.entries[key].correction = float(value)
     return fit
 
 

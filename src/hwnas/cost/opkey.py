@@ -15,6 +15,12 @@ that changes the work the layer does:
 Shape-keeping skip layers are identities that cost ~0; they stay keys so that a table covers every
 layer explicitly and a missing entry is always an error, never a silent zero.
 
+A NAS-Bench-201 cell is priced by parts (:func:`layer_keys`), since a stage alone has 15,625
+cells: one key per live edge (a cell holding that one operation, on the edge 0 -> 3) and one per
+addition a node's sum needs (a cell of three skips adding its input to itself), each at the
+cell's width and input size, so that the table's keys are themselves cells that the one
+builder builds and an engine times.
+
 Keys are hashable, compare by value, and round-trip through JSON (:meth:`OpKey.to_dict` /
 :meth:`OpKey.from_dict`); :attr:`OpKey.id` is a canonical, readable string used as the JSON key.
 """
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwnas.arch.build import LayerShape, walk
-from hwnas.arch.spec import ArchSpec, HeadSpec, StemSpec, block_from_dict
+from hwnas.arch.spec import ArchSpec, HeadSpec, NB201Cell, StemSpec, block_from_dict
 from hwnas.errors import HwnasError
 
 KINDS = ("stem", "block", "head")
@@ -38,7 +44,15 @@ class OpKeyError(HwnasError):
 
 
 def _scalar(value: Any) -> bool:
+    if isinstance(value, tuple):  # a cell's operations
+        return all(isinstance(item, str) for item in value)
     return isinstance(value, (bool, int, float, str))
+
+
+def _params(items: Any) -> tuple[tuple[str, Any], ...]:
+    """Key params as a hashable tuple (JSON lists become tuples)."""
+    return tuple((name, tuple(value) if isinstance(value, list) else value)
+                 for name, value in items)
 
 
 @dataclass(frozen=True)
@@ -92,7 +106,7 @@ class OpKey:
             raise OpKeyError(f"op key: params must be an object and input_shape a list: {data!r}")
         key = cls(
             kind=data["kind"],
-            params=tuple(data["params"].items()),
+            params=_params(data["params"].items()),
             input_shape=tuple(data["input_shape"]),
             dtype=data["dtype"],
         )
@@ -131,20 +145,52 @@ def _kind_of(layer: LayerShape) -> str:
 
 
 def key_of_layer(layer: LayerShape, dtype: str = "float32") -> OpKey:
-    """The key of one layer of the shape walk."""
+    """The key of one layer of the shape walk, as a whole."""
     return OpKey(
         kind=_kind_of(layer),
-        params=tuple(layer.spec.to_dict().items()),
+        params=_params(layer.spec.to_dict().items()),
         input_shape=(layer.in_channels, layer.in_size, layer.in_size),
         dtype=dtype,
     )
 
 
+#: the part that prices one addition of a node's sum: node 1 = x, node 3 = x + x
+ADDITION = ("skip_connect", "none", "none", "skip_connect", "skip_connect", "none")
+
+
+def cell_parts(layer: LayerShape) -> list[LayerShape]:
+    """The parts of a cell layer (module docstring): its live edges, then its additions."""
+    cell = layer.spec
+    edges = cell.live_edges()
+    parts = [NB201Cell(cell.out_channels, ("none",) * 3 + (op,) + ("none",) * 2)
+             for _, _, op in edges]
+    targets = [target for _, target, _ in edges]
+    additions = sum(max(targets.count(node) - 1, 0) for node in (1, 2, 3))
+    parts += [NB201Cell(cell.out_channels, ADDITION)] * additions
+    return [LayerShape(layer.name, part, layer.in_channels, layer.in_size, layer.out_channels,
+                       layer.out_size) for part in parts]
+
+
+def layer_keys(layer: LayerShape, dtype: str = "float32") -> list[OpKey]:
+    """The keys whose latencies add up to one layer's: the layer's own key, or a cell's parts'
+    (none for a cell whose output no edge reaches: it returns zeros)."""
+    if isinstance(layer.spec, NB201Cell) and not _is_part(layer.spec):
+        return [key_of_layer(part, dtype) for part in cell_parts(layer)]
+    return [key_of_layer(layer, dtype)]
+
+
+def _is_part(cell: NB201Cell) -> bool:
+    """A cell that is its own part: the addition, or one operation on the edge 0 -> 3."""
+    return cell.ops == ADDITION or cell.ops[:3] + cell.ops[4:] == ("none",) * 5
+
+
 def op_keys(arch: ArchSpec, dtype: str = "float32") -> list[OpKey]:
-    """The keys of every layer of ``arch`` in walk order: stem, blocks..., head."""
-    return [key_of_layer(layer, dtype) for layer in walk(arch)]
+    """The keys of every layer of ``arch`` in walk order (stem, blocks..., head), a cell's
+    parts in its place."""
+    return [key for layer in walk(arch) for key in layer_keys(layer, dtype)]
 
 
 def space_keys(space: Any, dtype: str = "float32") -> list[OpKey]:
     """The unique keys of a space's layers (first-seen order of ``unique_layer_shapes``)."""
-    return list(dict.fromkeys(key_of_layer(layer, dtype) for layer in space.unique_layer_shapes()))
+    return list(dict.fromkeys(key for layer in space.unique_layer_shapes()
+                              for key in layer_keys(layer, dtype)))

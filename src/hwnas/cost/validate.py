@@ -40,7 +40,7 @@ from hwnas.cost.engines import check_same_engine, engine_from_metadata
 from hwnas.cost.lut_config import LutValidateConfig
 from hwnas.cost.lut import LatencyTable, LutError
 from hwnas.cost.health import Monitor, Warn, log_warning
-from hwnas.cost.lutbuild import NetworkTimes, measure_networks
+from hwnas.cost.lutbuild import NetworkTimes, measure_networks, random_archs
 from hwnas.cost.sessions import Progress, no_progress
 from hwnas.errors import HwnasError
 from hwnas.runs import first_difference, open_run
@@ -100,20 +100,15 @@ def scatter_plot(predicted: Sequence[float], measured: Sequence[float], path: st
 
 
 def validation_archs(table: LatencyTable, space: Any, count: int, seed: int) -> list[ArchSpec]:
-    """``count`` distinct uniformly random architectures, none of them a calibration network."""
-    excluded = {point["arch"] for point in table.calibration.points} if table.calibration else set()
-    rng = np.random.default_rng(seed)
-    archs: dict[str, ArchSpec] = {}
-    while len(archs) < count:  # collisions are rare in a large space; the loop ends quickly
-        for row in space.decisions.sample(count - len(archs), rng):
-            arch = space.to_arch(row)
-            if arch.to_string() not in excluded:
-                archs.setdefault(arch.to_string(), arch)
-    return list(archs.values())
+    """``count`` distinct uniformly random architectures, none of them timed in the build."""
+    excluded = set(table.build.networks) | (
+        {point["arch"] for point in table.calibration.points} if table.calibration else set())
+    return random_archs(space, count, np.random.default_rng(seed), excluded)
 
 
 def _alternatives(table: LatencyTable, sums: np.ndarray, measured: np.ndarray) -> dict[str, Any]:
-    """Fidelity of the raw sum and of every stored fit, to show what the correction buys."""
+    """Fidelity of the raw sum and of every stored fit of it (no per-key correction), to show
+    what the calibration and the correction buy."""
     result = {"raw_sum": fidelity_metrics(sums, measured)}
     if table.calibration:
         for method, fit in table.calibration.fits.items():
@@ -185,7 +180,7 @@ def _comparison(table: LatencyTable, archs: Sequence[ArchSpec], times: NetworkTi
                 config: LutValidateConfig, label: str, drift_pct: float | None
                 ) -> dict[str, Any]:
     sums = np.array([table.raw_sum(arch) for arch in archs])
-    predicted = table.scale * sums + table.offset_ms
+    predicted = np.array([table.cost(arch) for arch in archs])
     measured = np.array([times.latency_ms(arch) for arch in archs])
     groups = [[fit.latency_ms[arch.to_string()] for arch in archs] for fit in times.groups]
     ceiling = None if len(groups) < 2 else fidelity_metrics(groups[0], groups[1])
@@ -201,7 +196,8 @@ def _comparison(table: LatencyTable, archs: Sequence[ArchSpec], times: NetworkTi
         "plan": {"groups": config.groups, "processes": config.processes,
                  "sessions": config.sessions, "block_size": config.block_size},
         "prediction": {"method": table.calibration.method if table.calibration else "raw_sum",
-                       "scale": table.scale, "offset_ms": table.offset_ms},
+                       "scale": table.scale, "offset_ms": table.offset_ms,
+                       "correction": table.correction.to_dict() if table.correction else None},
         "alternatives": _alternatives(table, sums, measured),
         "networks": [{"arch": arch.to_string(), "measured_ms": float(m),
                       "group_ms": [float(values[index]) for values in groups],

@@ -44,7 +44,7 @@ REGISTRY: dict[str, RegisteredSpace] = {entry.name: entry for entry in (
                     "FBNetV2 resolution x widths x blocks over FBNet's CIFAR stages"),
     RegisteredSpace("dmasking-cifar-sparse", lambda: dmasking_space(sparse_table=True),
                     ("lut",), "the same, its latency table at each stage's extreme widths"),
-    RegisteredSpace("nb201", nb201_space, ("chamnet",),
+    RegisteredSpace("nb201", nb201_space, ("chamnet", "lut"),
                     "NAS-Bench-201's 15,625 cells (tabulated accuracy and latency)"),
 )}
 

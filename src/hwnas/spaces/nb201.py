@@ -11,8 +11,10 @@ i.e. edges ``0->1, 0->2, 1->2, 0->3, 1->3, 2->3`` (``op~j`` on the part for node
 ``arch_index`` order, which is not a product order), so :meth:`NB201Space.index_of` looks it up
 in ``nb201_latency.csv.gz``.
 
-No network is built from a cell here: its evaluator is tabular (``nb201_accuracy.csv.gz``,
-:class:`hwnas.evolution.evaluators.NB201Evaluator`) and so are its device latencies
+A cell's network (:func:`nb201_network`, the benchmark's macro skeleton) is an
+:class:`ArchSpec` like any other, built, counted, exported and trained by the one builder; the
+searches over the space evaluate cells from the tables (``nb201_accuracy.csv.gz``,
+:class:`hwnas.evolution.evaluators.NB201Evaluator`) and price them with device columns
 (:class:`hwnas.cost.device_table.NB201Latency`).
 """
 
@@ -25,14 +27,16 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from hwnas.arch.build import LayerShape
-from hwnas.arch.spec import ArchSpec
+from hwnas.arch.build import LayerShape, walk
+from hwnas.arch.spec import (
+    CELL_OPERATIONS, ArchSpec, HeadSpec, NB201Cell, ResidualBlock, StemSpec,
+)
 from hwnas.data.paths import data_file
 from hwnas.data.tables import NB201_LATENCY_FILE, load_nb201_table
 from hwnas.errors import HwnasError, SpecError
 from hwnas.spaces.space import ChoiceFunction, Decisions, LayerPriceFunction, contains_arch
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_OPS = CELL_OPERATIONS
 #: (source node, target node) of each edge, in the order of the official string
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 _NODE_SIZES = (1, 2, 3)  # incoming edges of nodes 1, 2, 3
@@ -83,12 +87,48 @@ def format_arch_str(choices: Sequence[int]) -> str:
     return "+".join(parts)
 
 
+def nb201_network(ops: Sequence[str], *, channels: int = 16, cells: int = 5,
+                  num_classes: int = 10, resolution: int = 32) -> ArchSpec:
+    """The NAS-Bench-201 network of one cell (Dong & Yang 2020, Sec. 2.1 and Fig. 1): a 3x3
+    stem conv + BN to ``channels`` (C), three stages of ``cells`` (N) copies of the cell at C, 2C
+    and 4C channels with a residual reduction block (stride 2) between them, then BN-ReLU,
+    global pool and the classifier. The benchmark's networks have C = 16, N = 5 (CIFAR at 32 px,
+    ImageNet16-120 at 16 px)."""
+    cell = tuple(ops)
+    blocks: list[Any] = []
+    for stage in range(3):
+        width = channels * 2 ** stage
+        if stage:
+            blocks.append(ResidualBlock(width, 2))
+        blocks.extend(NB201Cell(width, cell) for _ in range(cells))
+    return ArchSpec(resolution=resolution, stem=StemSpec(channels, 1, 3, "none"),
+                    blocks=tuple(blocks),
+                    head=HeadSpec(4 * channels, num_classes, "relu", 0.0, conv=False))
+
+
+def cell_of_network(arch: ArchSpec) -> tuple[str, ...]:
+    """The cell of an NB201 network (any C, N, classes and resolution); a network of another
+    skeleton raises :class:`SpecError`."""
+    cells = [block.ops for block in arch.blocks if isinstance(block, NB201Cell)]
+    if not cells or arch.stem.activation != "none":
+        raise SpecError("architecture is not an NB201 network (no NB201 cells after a stem "
+                        "without activation)")
+    per_stage = len(cells) // 3
+    rebuilt = nb201_network(cells[0], channels=arch.stem.out_channels, cells=max(per_stage, 1),
+                            num_classes=arch.num_classes, resolution=arch.resolution)
+    if rebuilt != arch:
+        raise SpecError("architecture is not an NB201 network: its blocks differ from the "
+                        "benchmark's skeleton of its first cell")
+    return cells[0]
+
+
 class NB201Space:
     """The 15,625-cell NAS-Bench-201 space; architectures are 6-tuples of op indices.
 
-    No network is built from a cell here (its accuracies and device latencies are tabulated):
-    :meth:`to_arch` and :meth:`choices_of` say so, and :meth:`format` / :meth:`parse` are the
-    cell's identity, the official string.
+    :meth:`to_arch` builds the benchmark's network of a cell (:func:`nb201_network`, C = 16,
+    N = 5, CIFAR-10), :meth:`format` / :meth:`parse` are the cell's identity, the official
+    string. Its device latencies are tabulated, and a LUT of this machine prices its networks
+    by parts (:func:`hwnas.cost.opkey.layer_keys`).
     """
 
     name = "nb201"
@@ -102,12 +142,18 @@ class NB201Space:
                          (NB201_OPS,) * len(NB201_EDGES))
 
     def to_arch(self, choices: Sequence[int]) -> ArchSpec:
-        raise HwnasError(f"space nb201 builds no network here ({self.format(choices)} is "
-                         f"evaluated from the NAS-Bench-201 tables)")
+        return nb201_network([NB201_OPS[op] for op in self.decisions.checked(choices)])
 
     def choices_of(self, arch: ArchSpec) -> tuple[int, ...]:
-        raise SpecError("architecture is not in space 'nb201': its cells are not ArchSpec "
-                        "networks (give the official cell string)")
+        try:
+            cell = cell_of_network(arch)
+        except SpecError as error:
+            raise SpecError(f"architecture is not in space 'nb201': {error}") from None
+        if arch != self.to_arch([NB201_OPS.index(op) for op in cell]):
+            raise SpecError("architecture is not in space 'nb201': it is an NB201 network at "
+                            "other channels, cells, classes or resolution than C=16, N=5, "
+                            "10 classes, 32 px")
+        return tuple(NB201_OPS.index(op) for op in cell)
 
     contains = contains_arch
 
@@ -121,17 +167,51 @@ class NB201Space:
         """:func:`cell_features`."""
         return cell_features(self.decisions.matrix(matrix))
 
+    resolution = 32
+    num_layers, num_candidates = len(NB201_EDGES), len(NB201_OPS)  # decisions x options
+
+    def layer_matrix(self, price: LayerPriceFunction) -> tuple[float, np.ndarray]:
+        """A layer price as ``constant + sum_e matrix[e, op_e]``: exact for the reference cell
+        (every edge a 3x3 conv, all live), first order elsewhere (each entry the change of one
+        edge alone; a cell's parts are not additive over its edges once edges die)."""
+        sums = self.layer_sums(price)
+        reference = np.full(self.num_layers, NB201_OPS.index("nor_conv_3x3"))
+        rows = np.repeat(reference[None], self.num_layers * self.num_candidates, axis=0)
+        for edge in range(self.num_layers):
+            rows[edge * self.num_candidates:(edge + 1) * self.num_candidates, edge] = np.arange(
+                self.num_candidates)
+        constant = float(sums(reference[None])[0])
+        return constant, sums(rows).reshape(self.num_layers, self.num_candidates) - constant
+
     def lut_metadata(self) -> dict[str, Any]:
-        raise HwnasError(self._no_layers)
+        return {"name": self.name, "resolution": self.resolution}
 
     def unique_layer_shapes(self) -> Iterator[LayerShape]:
-        raise HwnasError(self._no_layers)
+        """Layers whose keys (:func:`hwnas.cost.opkey.layer_keys`) cover the space's: the
+        stem, reductions and head, and per stage a cell holding every operation and additions
+        (the parts a LUT times; no cell of the space has others)."""
+        every = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect",
+                 "nor_conv_3x3", "nor_conv_1x1")
+        yield from walk(nb201_network(every))
 
     def layer_sums(self, price: LayerPriceFunction) -> ChoiceFunction:
-        raise HwnasError(self._no_layers)
+        """``[N, 6] -> [N]``: the sum of ``price`` over each cell's network (the walk of
+        15,625 networks at most, each cell once)."""
+        prices: dict[tuple[Any, ...], float] = {}  # a network's 15 cells are 3 distinct layers
 
-    _no_layers = ("space nb201 has no layer table: price it with a device column of "
-                  "nb201_latency.csv.gz (nb201:<column>)")
+        def priced(layer: LayerShape) -> float:
+            shape = (layer.spec, layer.in_channels, layer.in_size)
+            if shape not in prices:
+                prices[shape] = price(layer)
+            return prices[shape]
+
+        def sums(matrix: np.ndarray) -> np.ndarray:
+            rows = self.decisions.matrix(matrix)
+            unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+            values = np.array([sum(priced(layer) for layer in walk(self.to_arch(row)))
+                               for row in unique])
+            return values[inverse.reshape(-1)]
+        return sums
 
     # ---- the benchmark's index order -------------------------------------------------------
     def indices(self, matrix: np.ndarray, data_dir: str | Path | None = None) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""DNAS over NAS-Bench-201 cells: the supernet's paths are the benchmark's networks, the engine
+runs the problem end to end, and the exact within-target derivation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.cost.nb201_additive import NB201AdditiveLatency
+from hwnas.dnas.cellwise import (
+    CellProblem, CellSuperNet, MixedCell, most_probable_cell_within, run_cell_dnas,
+)
+from hwnas.dnas.config import SearchSettings
+from hwnas.dnas.supernet import GumbelSample
+from hwnas.errors import HwnasError
+from hwnas.spaces.nb201 import NB201Space
+
+SPACE = NB201Space()
+COLUMN = "hwnb_cifar10_fpga_latency_ms"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_sampled_path_is_the_soft_mixture_at_a_one_hot_weight():
+    torch.manual_seed(0)
+    supernet = CellSuperNet(channels=4, cells=1).eval()
+    indices = [3, 0, 2, 1, 4, 3]
+    one_hot = torch.zeros(6, 5).scatter_(1, torch.tensor(indices)[:, None], 1.0)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        sampled = supernet(x, one_hot, indices)
+        soft = supernet(x, one_hot)
+        run = supernet.run(x, GumbelSample(one_hot, torch.tensor(indices)), "sampled")
+    assert sampled.shape == (2, 10)
+    assert torch.allclose(sampled, soft, atol=1e-6) and torch.allclose(sampled, run)
+    assert sum(isinstance(block, MixedCell) for block in supernet.blocks) == 3
+
+
+def test_the_theta_gradient_reaches_every_edge_in_soft_mode():
+    supernet = CellSuperNet(channels=4, cells=1)
+    weights = torch.softmax(supernet.theta, dim=-1)
+    supernet(torch.randn(2, 3, 32, 32), weights).square().mean().backward()
+    assert supernet.theta.grad is not None and (supernet.theta.grad.abs().sum(1) > 0).all()
+
+
+def test_the_within_target_derivation_is_exact_over_all_cells():
+    model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
+    rng = np.random.default_rng(1)
+    probabilities = rng.dirichlet(np.ones(5), size=6)
+    every = np.array(np.meshgrid(*[range(5)] * 6, indexing="ij")).reshape(6, -1).T
+    costs = model.choice_cost(SPACE)(every)
+    target = float(np.quantile(costs, 0.25))
+    found = most_probable_cell_within(SPACE, probabilities, model, target)
+    assert found.cost <= target
+    log_p = np.log(probabilities)[np.arange(6), every].sum(1)
+    assert found.log_probability == pytest.approx(log_p[costs <= target].max())
+    assert most_probable_cell_within(SPACE, probabilities, model, costs.min() - 1) is None
+
+
+def test_a_short_search_runs_and_its_answers_are_cells(tmp_path):
+    """Random images, a one-sided budget at the 10th percentile of the cells' latency: the run
+    folder is complete and the expected cost falls from the uniform P_theta's."""
+    model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
+    every = np.array(np.meshgrid(*[range(5)] * 6, indexing="ij")).reshape(6, -1).T
+    target = float(np.quantile(model.choice_cost(SPACE)(every), 0.10))
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, 32, 32, generator=generator),
+                torch.randint(0, 10, (8,), generator=generator)) for _ in range(3)]
+    config = SearchSettings(epochs=3, warmup_epochs=1, batch_size=8, theta_lr=0.2,
+                            target_latency=target, num_samples=4, seed=0)
+    result = run_cell_dnas(model, batches, batches, config, run_dir=tmp_path / "run",
+                           plots=False, channels=4, cells=1)
+    problem = CellProblem(model, config, channels=4, cells=1)
+    uniform = problem.expected_cost(np.full((6, 5), 0.2))
+    final = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert SPACE.contains(SPACE.to_arch(final["argmax"]["choices"]))
+    assert result.within_target.cost <= target
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").open()]
+    assert history[-1]["expected_cost"] < uniform
+
+
+def test_fixed_layers_are_refused():
+    model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
+    with pytest.raises(HwnasError, match="fixes no edges"):
+        CellProblem(model, SearchSettings(fixed_layers=((0, "none"),)))
