@@ -10,9 +10,11 @@ import pytest
 
 from benchmarks.experiments import (chamnet_cifar, chamnet_nb201, common, dnas_devices,
                                     dnas_quality, dnas_quality_seeds, dnas_search_time,
-                                    lut_fidelity, metric_predictor, nb201_additive, predictor)
+                                    lut_fidelity, metric_predictor, nb201_additive,
+                                    nb201_supernet, predictor)
 from hwnas import settings
 from hwnas.cost.lut_config import LutBuildConfig, LutValidateConfig
+from hwnas.dnas.config import SearchSettings
 from hwnas.evolution.config import ChamNetConfig
 from hwnas.train.recipe import TrainRecipe
 
@@ -31,6 +33,7 @@ TYPES = {
     "dnas_search_time": {"benchmark": dnas_search_time.SearchTimeConfig},
     "dmasking_quality": {"lut_build": LutBuildConfig},
     "nb201_additive": {"benchmark": nb201_additive.AdditiveConfig},
+    "nb201_supernet": {"dnas": SearchSettings, "benchmark": nb201_supernet.SupernetConfig},
 }
 
 

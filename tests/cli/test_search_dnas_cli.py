@@ -76,3 +76,25 @@ def test_search_dnas_warm_starts_an_absolute_target_search_over_every_layer(tmp_
         "--warm-start", str(tmp_path / "warm" / "checkpoint.pt"), "--out", str(tmp_path / "n")])
     assert mismatched.exit_code == 2 and "'nested'" in mismatched.output
     assert "Traceback" not in mismatched.output
+
+
+def test_search_dnas_nb201_searches_the_cells_for_a_device_column(tmp_path):
+    """The cell DNAS from the command line: a device column as LAT (its additive edge model),
+    an exact within-target answer, and cells as the answers."""
+    from hwnas.cost.device_table import NB201Latency
+
+    out, column = tmp_path / "cells", "hwnb_cifar10_pixel3_latency_ms"
+    target = float(np.quantile(NB201Latency(column).values, 0.25))
+    result = CliRunner().invoke(app, [
+        "search", "dnas-nb201", "--cost", f"nb201:{column}", "--target-latency", str(target),
+        "--cifar", str(_cifar_folder(tmp_path)), "--subset-per-class", "3", "--batch-size", "10",
+        "--epochs", "1", "--warmup-epochs", "0", "--samples", "2", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "result.json").read_text())
+    space = get_space("nb201")
+    assert space.contains(ArchSpec.from_string(saved["argmax"]["arch"]))
+    assert saved["within_target"]["cost"] <= target
+    wrong = CliRunner().invoke(app, ["search", "dnas-nb201", "--cost", "pixel3",
+                                     "--out", str(tmp_path / "w")])
+    assert wrong.exit_code == 2 and "cannot price space 'nb201'" in wrong.output

@@ -22,14 +22,6 @@ SPACE = NB201Space()
 COLUMN = "hwnb_cifar10_fpga_latency_ms"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_a_sampled_path_is_the_soft_mixture_at_a_one_hot_weight():
     torch.manual_seed(0)
     supernet = CellSuperNet(channels=4, cells=1).eval()
@@ -79,7 +71,7 @@ def test_a_short_search_runs_and_its_answers_are_cells(tmp_path):
                             target_latency=target, num_samples=4, seed=0)
     result = run_cell_dnas(model, batches, batches, config, run_dir=tmp_path / "run",
                            plots=False, channels=4, cells=1)
-    problem = CellProblem(model, config, channels=4, cells=1)
+    problem = CellProblem(SPACE, model, config, channels=4, cells=1)
     uniform = problem.expected_cost(np.full((6, 5), 0.2))
     final = json.loads((tmp_path / "run" / "result.json").read_text())
     assert SPACE.contains(SPACE.to_arch(final["argmax"]["choices"]))
@@ -91,4 +83,4 @@ def test_a_short_search_runs_and_its_answers_are_cells(tmp_path):
 def test_fixed_layers_are_refused():
     model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
     with pytest.raises(HwnasError, match="fixes no edges"):
-        CellProblem(model, SearchSettings(fixed_layers=((0, "none"),)))
+        CellProblem(SPACE, model, SearchSettings(fixed_layers=((0, "none"),)))

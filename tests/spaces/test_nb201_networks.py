@@ -34,14 +34,6 @@ PUBLISHED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_the_skeleton_is_the_benchmarks():
     arch = load_arch(ALL_CONV3)
     cells = [block for block in arch.blocks if isinstance(block, NB201Cell)]

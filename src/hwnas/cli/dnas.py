@@ -1,8 +1,9 @@
 """``hwnas search dnas`` (FBNet) and ``hwnas search dmasking`` (FBNetV2) on CIFAR-10.
 
     hwnas search dnas --cost lut.json --target-latency 1.8 --out runs/dnas
-    hwnas lut build --space dmasking-cifar --calibration 0 --out lut-dm.json
+    hwnas lut build --space dmasking-cifar --calibration 0 --correction 0 --out lut-dm.json
     hwnas search dmasking --cost lut-dm.json --epochs 8 --out runs/dmasking
+    hwnas search dnas-nb201 --cost nb201:hwnb_cifar10_pixel3_latency_ms --target-latency 8
 
 Each translates its options into its config (:class:`hwnas.dnas.config.DnasConfig`,
 :class:`hwnas.dnas.config.DMaskingConfig`; ``--config FILE`` for a preset such as
@@ -59,13 +60,15 @@ def search_command(config_type: type, strategy: str, default_space: str, cost_he
         data_dir: options.DataDir = None,
         cifar: options.Cifar = None,
     ) -> None:
+        from hwnas.dnas.cellwise import CellProblem
         from hwnas.dnas.layerwise import LayerwiseProblem
         from hwnas.dnas.masked import MaskedProblem
         from hwnas.spaces import get_space
 
         search_space = get_space(space, strategy)
         cost_model = resolve_cost(cost, search_space, data_dir)
-        problems = {"dnas": LayerwiseProblem, "dmasking": MaskedProblem}
+        problems = {"dnas": LayerwiseProblem, "dmasking": MaskedProblem,
+                    "dnas-nb201": CellProblem}
         problem = problems[strategy](search_space, cost_model, config)  # checked before the data
         run_dir = out or Path("runs") / f"{strategy}-{space}-{Path(cost).stem}-seed{config.seed}"
         probe_run(run_dir, command=strategy, resume=resume)
@@ -79,6 +82,12 @@ dnas_command = search_command(
     DnasConfig, "dnas", "fbnet-cifar", COST_HELP,
     "FBNet DNAS on CIFAR-10: CE * alpha * log(1 + LAT)^beta with LAT from --cost.\n\n"
     "By default the six width/stride-changing layers are fixed to k3_e6 (--fix-transitions).")
+cells_command = search_command(
+    SearchSettings, "dnas-nb201", "nb201",
+    "nb201:<latency column>, a LUT of space nb201 (hwnas lut build --space nb201), flops or "
+    "params.",
+    "FBNet DNAS over the NAS-Bench-201 cells on CIFAR-10 (one theta shared by every cell; the "
+    "benchmark's C = 16, N = 5 supernet).")
 dmasking_command = search_command(
     DMaskingConfig, "dmasking", "dmasking-cifar",
     "LUT file of the space (or of its -sparse variant), flops or params.",

@@ -23,7 +23,7 @@ import typer
 from hwnas.cli import options
 from hwnas.cli.common import COST_HELP, load_cifar, progress_bars, resolve_cost
 from hwnas.cli.diagnose import diagnose_command
-from hwnas.cli.dnas import dmasking_command, dnas_command
+from hwnas.cli.dnas import cells_command, dmasking_command, dnas_command
 from hwnas.errors import HwnasError
 from hwnas.evolution.config import ChamNetConfig
 from hwnas.runs import probe_run
@@ -118,4 +118,5 @@ def chamnet(
 
 app.command("dnas")(dnas_command)
 app.command("dmasking")(dmasking_command)
+app.command("dnas-nb201")(cells_command)
 app.command("diagnose")(diagnose_command)

@@ -35,6 +35,7 @@ import numpy as np
 
 from hwnas.arch.spec import ArchSpec, SpecError
 from hwnas.cost.base import ChoiceCost, CostModel, LayerCostMatrix
+from hwnas.cost.nb201_additive import NB201AdditiveLatency
 from hwnas.data.tables import FBNetLayerTable, load_fbnet_lut, nb201_latency, \
     nb201_latency_columns
 from hwnas.errors import HwnasError
@@ -230,7 +231,18 @@ class NB201Latency(CostModel):
         return self.values[self.space.indices(choices, self.data_dir)]
 
     def choice_cost(self, space: Any) -> ChoiceCost:
+        self._check(space)
+        return ChoiceCost(self.costs_choices, self.name, self.unit)
+
+    def layer_cost_matrix(self, space: Any) -> LayerCostMatrix:
+        """The column's least-squares additive model over the six edges, fitted to every cell
+        (:mod:`hwnas.cost.nb201_additive`): DNAS's LAT of mixing weights."""
+        self._check(space)
+        every = len(self.values)
+        return NB201AdditiveLatency(self.values, every, name=self.name,
+                                    data_dir=self.data_dir).layer_cost_matrix(space)
+
+    def _check(self, space: Any) -> None:
         if space.name != self.space.name:
             raise HwnasError(f"NB201 latency {self.name!r} prices space nb201, not "
                              f"{space.name!r}")
-        return ChoiceCost(self.costs_choices, self.name, self.unit)

@@ -25,7 +25,7 @@ import numpy as np
 
 from hwnas.arch.spec import ArchSpec
 from hwnas.cost.base import ChoiceCost, CostModel, LayerCostMatrix
-from hwnas.cost.device_table import NB201Latency
+from hwnas.data.tables import nb201_latency, nb201_latency_columns
 from hwnas.errors import HwnasError
 from hwnas.spaces.nb201 import NB201Space
 
@@ -75,7 +75,11 @@ class NB201AdditiveLatency(CostModel):
     def from_column(cls, column: str, rows: int, *, seed: int = 0,
                     data_dir: str | Path | None = None) -> NB201AdditiveLatency:
         """The model of one device column of ``nb201_latency.csv.gz``."""
-        return cls(NB201Latency(column, data_dir).values, rows, seed=seed, name=column,
+        known = nb201_latency_columns(data_dir)
+        if column not in known:
+            raise HwnasError(f"unknown latency column {column!r} of nb201_latency.csv.gz "
+                             f"(known: {', '.join(known)})")
+        return cls(nb201_latency(column, data_dir), rows, seed=seed, name=column,
                    data_dir=data_dir)
 
     def costs_choices(self, choices: np.ndarray) -> np.ndarray:

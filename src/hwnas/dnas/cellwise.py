@@ -87,6 +87,8 @@ class CellSuperNet(nn.Module):
     shared by every cell (module docstring). The methods the engine calls are those of
     :class:`hwnas.dnas.supernet.SuperNet`."""
 
+    weight_sharing = "independent"  # every edge holds its own operations
+
     def __init__(self, channels: int = 16, cells: int = 5, num_classes: int = 10) -> None:
         super().__init__()
         layers = walk(nb201_network(("nor_conv_3x3",) * 6, channels=channels, cells=cells,
@@ -127,10 +129,10 @@ class CellProblem:
 
     command = "dnas_nb201"
 
-    def __init__(self, cost_model: CostModel, config: SearchSettings, *, channels: int = 16,
-                 cells: int = 5) -> None:
-        self.space = NB201Space()
-        check_inputs(self.space, NB201Space, "NAS-Bench-201", cost_model, config)
+    def __init__(self, space: NB201Space, cost_model: CostModel, config: SearchSettings, *,
+                 channels: int = 16, cells: int = 5) -> None:
+        check_inputs(space, NB201Space, "NAS-Bench-201", cost_model, config)
+        self.space = space
         if config.fixed_layers:
             raise HwnasError(f"a NAS-Bench-201 search fixes no edges, got fixed_layers "
                              f"{config.fixed_layers!r}")
@@ -200,6 +202,7 @@ def run_cell_dnas(cost_model: CostModel, weight_batches: Any, theta_batches: Any
     """DNAS of the NAS-Bench-201 cells for ``cost_model`` (:func:`hwnas.dnas.engine.run_search`,
     the batches as for :func:`hwnas.dnas.layerwise.run_dnas`); ``channels`` and ``cells`` size
     the supernet (the benchmark's: 16 and 5)."""
-    problem = CellProblem(cost_model, config or SearchSettings(), channels=channels, cells=cells)
+    problem = CellProblem(NB201Space(), cost_model, config or SearchSettings(),
+                          channels=channels, cells=cells)
     return run_search(problem, weight_batches, theta_batches, run_dir=run_dir, resume=resume,
                       progress=progress, plots=plots)

@@ -18,7 +18,7 @@ from hwnas.spaces.fbnet import fbnet_space
 from hwnas.spaces.nb201 import nb201_space
 from hwnas.spaces.space import SearchSpace
 
-STRATEGIES = ("dnas", "dmasking", "chamnet", "lut")
+STRATEGIES = ("dnas", "dmasking", "dnas-nb201", "chamnet", "lut")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ REGISTRY: dict[str, RegisteredSpace] = {entry.name: entry for entry in (
                     "FBNetV2 resolution x widths x blocks over FBNet's CIFAR stages"),
     RegisteredSpace("dmasking-cifar-sparse", lambda: dmasking_space(sparse_table=True),
                     ("lut",), "the same, its latency table at each stage's extreme widths"),
-    RegisteredSpace("nb201", nb201_space, ("chamnet", "lut"),
+    RegisteredSpace("nb201", nb201_space, ("chamnet", "dnas-nb201", "lut"),
                     "NAS-Bench-201's 15,625 cells (tabulated accuracy and latency)"),
 )}
 
