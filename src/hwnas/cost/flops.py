@@ -108,6 +108,8 @@ def _mbv2_counts(layer: LayerShape, block: MBV2Block) -> Counts:
 
 
 def _cell_counts(layer: LayerShape, block: NB201Cell) -> Counts:
+    """Every edge's conv, live or not, as NAS-Bench-201 counts (its published FLOPs and params
+    include edges that never reach the output)."""
     kernels = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}  # the other operations are free
     counts = ZERO
     for op in block.ops:
