@@ -68,8 +68,8 @@ def _from_cell_string(text: str) -> ArchSpec:
 
     try:
         return nb201_network([NB201_OPS[op] for op in parse_arch_str(text)])
-    except HwnasError as error:
-        raise SpecError(f"architecture string {text!r}: {error}") from None
+    except HwnasError as error:  # the message names the string and the bad part
+        raise SpecError(str(error)) from None
 
 
 def _with_overrides(arch: ArchSpec, options: dict[str, object]) -> ArchSpec:
