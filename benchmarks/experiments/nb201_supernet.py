@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy.stats import kendalltau
@@ -34,6 +33,7 @@ from hwnas.dnas.checkpoint import load_supernet_weights
 from hwnas.dnas.config import SearchSettings
 from hwnas.dnas.data import search_batches
 from hwnas.dnas.diagnostics import fixed_test_images, path_losses
+from hwnas.dnas.engine import SearchProgress
 from hwnas.errors import HwnasError
 from hwnas.settings import check
 from hwnas.spaces.nb201 import NB201Space
@@ -58,6 +58,18 @@ class SupernetConfig:
                              f"{', '.join(nb201_accuracy_columns())})")
 
 
+def epoch_progress(epochs: int) -> Callable[[SearchProgress], None]:
+    """One line as each warm-up epoch starts."""
+    started: set[int] = set()
+
+    def report(progress: SearchProgress) -> None:
+        if progress.epoch not in started:
+            started.add(progress.epoch)
+            print(f"warm-up epoch {progress.epoch + 1}/{epochs} (weight CE {progress.loss:.3f})",
+                  flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.parser(__doc__.split("\n\n")[0], NAME)
     arguments = parser.parse_args(argv)
@@ -72,12 +84,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warmup = {"dnas": settings.to_dict(search), "channels": own.channels, "cells": own.cells}
     digest = hashlib.blake2b(json.dumps(warmup, sort_keys=True).encode(), digest_size=4)
     run = work / f"warmup-{digest.hexdigest()}"  # one folder per warm-up setting, kept
-    if not (run / "result.json").exists():
-        if run.exists():
-            shutil.rmtree(run)
+    if not (run / "result.json").exists():  # a killed warm-up resumes from its checkpoint
         weights, theta = search_batches(data, search)
-        run_cell_dnas(FlopsCost(), weights, theta, search, run_dir=run, plots=False,
-                      channels=own.channels, cells=own.cells)
+        run_cell_dnas(FlopsCost(), weights, theta, search, run_dir=run, resume=run.exists(),
+                      plots=False, channels=own.channels, cells=own.cells,
+                      progress=epoch_progress(search.epochs))
     supernet = CellSuperNet(own.channels, own.cells)
     load_supernet_weights(run / "checkpoint.pt", supernet)
     rng = np.random.default_rng(search.seed)

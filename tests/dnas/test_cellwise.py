@@ -48,7 +48,7 @@ def test_the_within_target_derivation_is_exact_over_all_cells():
     model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
     rng = np.random.default_rng(1)
     probabilities = rng.dirichlet(np.ones(5), size=6)
-    every = np.array(np.meshgrid(*[range(5)] * 6, indexing="ij")).reshape(6, -1).T
+    every = SPACE.all_choices()
     costs = model.choice_cost(SPACE)(every)
     target = float(np.quantile(costs, 0.25))
     found = most_probable_cell_within(SPACE, probabilities, model, target)
@@ -62,7 +62,7 @@ def test_a_short_search_runs_and_its_answers_are_cells(tmp_path):
     """Random images, a one-sided budget at the 10th percentile of the cells' latency: the run
     folder is complete and the expected cost falls from the uniform P_theta's."""
     model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
-    every = np.array(np.meshgrid(*[range(5)] * 6, indexing="ij")).reshape(6, -1).T
+    every = SPACE.all_choices()
     target = float(np.quantile(model.choice_cost(SPACE)(every), 0.10))
     generator = torch.Generator().manual_seed(0)
     batches = [(torch.randn(8, 3, 32, 32, generator=generator),

@@ -190,6 +190,7 @@ def fit_table(table: LatencyTable, keys: Sequence[OpKey], archs: Sequence[ArchSp
     timed = [*archs, *extra]
     network_rows = [row for arch in timed
                     for row in table.build.networks.get(arch.to_string(), [])]
+    table.correction = None  # the entries' corrections were just reset
     if not network_rows:
         return fit
     networks = fit_latencies(network_rows)
@@ -204,7 +205,6 @@ def fit_table(table: LatencyTable, keys: Sequence[OpKey], archs: Sequence[ArchSp
                 "timed": "alone, in processes of their own"}
     table.calibration = fit_calibration([table.raw_sum(arch) for arch in timed], measured,
                                         names, settings)
-    table.correction = None
     if extra:
         corrections, table.correction = fit_key_correction(
             key_contributions(table, keys, timed), measured, table.scale, table.offset_ms)

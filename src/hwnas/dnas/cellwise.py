@@ -185,7 +185,7 @@ def most_probable_cell_within(space: NB201Space, probabilities: np.ndarray, mode
                               target: float) -> DerivedArchitecture | None:
     """The cell of highest ``P_theta`` whose cost by ``model`` is at most ``target``, over all
     15,625 cells (None when none is)."""
-    cells = np.array(np.meshgrid(*[range(5)] * 6, indexing="ij")).reshape(6, -1).T
+    cells = space.all_choices()
     costs = model.choice_cost(space)(cells)
     log_p = np.log(np.maximum(probabilities, 1e-300))[np.arange(6), cells].sum(1)
     feasible = np.flatnonzero(costs <= target)
