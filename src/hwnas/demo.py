@@ -1,9 +1,10 @@
-"""The default job (``make demo``): a short hardware-aware search for this CPU on CIFAR-10.
+"""The FBNet-space demo (``hwnas demo --job fbnet``): a short hardware-aware search for this CPU on
+CIFAR-10 (the main job is NAS-Bench-201's, :mod:`hwnas.nb201_demo`).
 
-Its settings are the sections of one preset (``configs/demo.yaml``; ``configs/demo-quick.yaml``
-for a smoke run), shared with the commands that run each step alone. Five steps, each written
-to the output folder and skipped when its output is already there, so a killed demo continues
-where it stopped:
+Its settings are the sections of one preset (``configs/demo-fbnet.yaml``;
+``configs/demo-fbnet-quick.yaml`` for a smoke run), shared with the commands that run each
+step alone. Five steps, each written to the output folder and skipped when its output is
+already there, so a killed demo continues where it stopped:
 
 1. ``lut.json``: the latency table of the ``lut_build`` section, measured here
    (:func:`hwnas.cost.lutbuild.build_lut`, itself resumable key by key);
@@ -96,9 +97,10 @@ class DemoHooks:
     warning: Callable[[str], None] = field(default=lambda message: logger.warning(message))
 
 
-def build_table(out: Path, config: LutBuildConfig, hooks: DemoHooks) -> LatencyTable:
+def build_table(out: Path, config: LutBuildConfig, hooks: DemoHooks,
+                step: str = "1/5") -> LatencyTable:
     engine = engine_of(config)
-    hooks.step(f"1/5 latency table: {engine.label}, every layer of the {config.space} space")
+    hooks.step(f"{step} latency table: {engine.label}, every layer of the {config.space} space")
     return build_lut(config, out / "lut.json", on_progress=hooks.lut_progress,
                      on_warning=hooks.warning)
 
@@ -145,13 +147,16 @@ def baseline_name(demo: DemoConfig) -> str:
 
 
 def measure(out: Path, config: LutBuildConfig, table: LatencyTable,
-            networks: dict[str, ArchSpec], hooks: DemoHooks) -> dict[str, Any]:
+            networks: dict[str, ArchSpec], hooks: DemoHooks, step: str = "3/5"
+            ) -> dict[str, Any]:
+    """``latency.json``: ``networks`` timed end to end with the table's engine and plan, beside
+    the table's prediction and with the measurement conditions."""
     path = out / "latency.json"
     if path.exists():
-        hooks.step("3/5 end-to-end latency: done before, reading latency.json")
+        hooks.step(f"{step} end-to-end latency: done before, reading latency.json")
         return read_json(path, "latency measurements")
     engine = engine_of(config)
-    hooks.step(f"3/5 end-to-end latency of the derived networks and the baseline "
+    hooks.step(f"{step} end-to-end latency of {len(networks)} networks "
                f"({engine.label}, {config.processes} processes x {config.sessions} sessions, "
                f"the table's calibration networks as references)")
     monitor = Monitor("the demo's timing", hooks.warning)

@@ -37,7 +37,7 @@ Config = TypeVar("Config")
 CONFIGS_VARIABLE = "HWNAS_CONFIGS"
 #: every section a config file may hold (the strategies, the demo and the benchmarks' budgets)
 SECTIONS = ("lut_build", "lut_validate", "dnas", "dmasking", "chamnet", "train", "demo",
-            "benchmark")
+            "benchmark", "supernet")
 #: ``absent`` markers: an old config without the setting did what its default does / is not
 #: compared on that setting
 DEFAULT = "<default>"

@@ -33,7 +33,8 @@ TYPES = {
     "dnas_search_time": {"benchmark": dnas_search_time.SearchTimeConfig},
     "dmasking_quality": {"lut_build": LutBuildConfig},
     "nb201_additive": {"benchmark": nb201_additive.AdditiveConfig},
-    "nb201_supernet": {"dnas": SearchSettings, "benchmark": nb201_supernet.SupernetConfig},
+    "nb201_supernet": {"supernet": SearchSettings, "dnas": SearchSettings,
+                       "benchmark": nb201_supernet.SupernetConfig},
 }
 
 

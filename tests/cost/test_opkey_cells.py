@@ -36,6 +36,15 @@ def test_a_part_is_its_own_key_and_a_cut_cell_has_none():
     part = first_cell(("none", "none", "none", "nor_conv_3x3", "none", "none"))
     assert layer_keys(part) == [layer_keys(part)[0]] and len(layer_keys(part)) == 1
     assert layer_keys(first_cell(("nor_conv_3x3",) * 3 + ("none",) * 3)) == []
+    assert layer_keys(first_cell(("none",) * 6)) == []  # the cell of no operation at all
+
+
+def test_every_cell_of_the_space_is_priced_by_keys_of_the_space():
+    from hwnas.cost.opkey import op_keys, space_keys
+
+    keys = set(space_keys(SPACE))
+    cells = {tuple(ops) for ops in SPACE.all_choices()}
+    assert all(set(op_keys(SPACE.to_arch(cell))) <= keys for cell in cells)
 
 
 def test_cell_keys_round_trip_through_json():

@@ -84,3 +84,34 @@ def test_fixed_layers_are_refused():
     model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
     with pytest.raises(HwnasError, match="fixes no edges"):
         CellProblem(SPACE, model, SearchSettings(fixed_layers=((0, "none"),)))
+
+
+def test_a_search_starts_from_a_warm_up_s_weights_not_its_theta(tmp_path):
+    """A warm-up (weights only) then a search with warm_start: the search's supernet starts at
+    the warm-up's weights, with its own (uniform) theta, and the run records where it came
+    from."""
+    from hwnas.dnas.checkpoint import load_supernet_weights
+
+    model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
+    generator = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(8, 3, 32, 32, generator=generator),
+                torch.randint(0, 10, (8,), generator=generator)) for _ in range(2)]
+    warmup = SearchSettings(epochs=1, warmup_epochs=1, batch_size=8, seed=0)
+    run_cell_dnas(model, batches, batches, warmup, run_dir=tmp_path / "warmup", plots=False,
+                  channels=4, cells=1)
+    problem = CellProblem(SPACE, model, SearchSettings(epochs=1, warmup_epochs=0, batch_size=8),
+                          channels=4, cells=1, warm_start=tmp_path / "warmup" / "checkpoint.pt")
+    started = problem.build_supernet(resuming=False)
+    reference = CellSuperNet(4, 1)
+    load_supernet_weights(tmp_path / "warmup" / "checkpoint.pt", reference)
+    fresh = CellSuperNet(4, 1)
+    for (name, value), expected, other in zip(started.state_dict().items(),
+                                              reference.state_dict().values(),
+                                              fresh.state_dict().values()):
+        assert torch.equal(value, expected), name
+    assert torch.equal(started.theta, torch.zeros(6, 5))
+    assert any(not torch.equal(a, b) for a, b in zip(started.state_dict().values(),
+                                                     fresh.state_dict().values()))
+    assert problem.describe()["warm_start"].endswith("checkpoint.pt")
+    assert "warm_start" not in CellProblem(SPACE, model, warmup, channels=4,
+                                           cells=1).describe()

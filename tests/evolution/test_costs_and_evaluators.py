@@ -76,3 +76,15 @@ def test_nb201_latency_is_a_cost_model_of_the_cell_space():
         latency.choice_cost(get_space("fbnet-cifar"))
     with pytest.raises(HwnasError, match="unknown latency column 'x'"):
         NB201Latency("x")
+
+
+def test_nb201_latency_of_given_values_looks_them_up_and_refuses_bad_ones():
+    space = get_space("nb201")
+    values = np.arange(15625, dtype=float) / 100
+    latency = NB201Latency("this CPU", values=values)
+    np.testing.assert_array_equal(latency.choice_cost(space)(space.all_choices()[[3, 7]]),
+                                  [0.03, 0.07])
+    assert latency.name == "this CPU"
+    for bad in (values[:10], np.r_[values[:-1], np.nan], -values):
+        with pytest.raises(HwnasError, match="one finite, non-negative value per cell"):
+            NB201Latency("this CPU", values=bad)

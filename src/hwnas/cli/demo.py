@@ -1,4 +1,5 @@
-"""``hwnas demo``: the main job, a short hardware-aware search for this CPU (:mod:`hwnas.demo`)."""
+"""``hwnas demo``: the main job, a short hardware-aware search for this CPU
+(:mod:`hwnas.nb201_demo`; ``--job fbnet``: :mod:`hwnas.demo`)."""
 
 from __future__ import annotations
 
@@ -27,26 +28,49 @@ def _hooks(bar: Any) -> Any:
                      train_progress=lambda name: TrainBars(bar), step=step, warning=warning)
 
 
+JOBS = ("nb201", "fbnet")
+#: a full run of each job, as measured on the 2-core development machine (benchmarks/RESULTS.md)
+MINUTES = {"nb201": 3, "fbnet": 9}
+
+
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder (continued if it exists).")]
-        = Path("runs/demo"),
+    job: Annotated[str, typer.Option(
+        "--job", help="nb201: search NAS-Bench-201's cells for this CPU, judged by their true "
+        "accuracies (configs/demo.yaml); fbnet: FBNet DNAS on CIFAR-10 with a short training "
+        "(configs/demo-fbnet.yaml).")] = "nb201",
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Output folder, continued if it exists (default runs/demo, "
+        "runs/demo-fbnet).")] = None,
     quick: Annotated[bool, typer.Option(
-        help="The smoke-test preset (configs/demo-quick.yaml): every step in about a minute."
-    )] = False,
+        help="The job's smoke-test preset (configs/demo-quick.yaml, demo-fbnet-quick.yaml): "
+        "every step in about a minute.")] = False,
     config_file: options.ConfigFile = None,
     data_dir: options.DataDir = None,
     seed: Annotated[Optional[int], typer.Option(
-        min=0, help="Seed of the search and the trainings (default: the preset's).")] = None,
+        min=0, help="Seed of the searches (and the fbnet job's trainings; default: the "
+        "preset's).")] = None,
 ) -> None:
-    """Measure this CPU, search FBNet for it on CIFAR-10, measure and train the result, report."""
+    """Measure this CPU, search networks for it, time them and report (``--job``)."""
     from hwnas import settings
-    from hwnas.demo import DemoSettings, run_demo
+    from hwnas.errors import HwnasError
 
-    path = config_file or settings.preset("demo-quick" if quick else "demo")
-    demo_settings = DemoSettings.load(path, seed)
-    console.print(f"hwnas demo ({path}) -> {out} (about {'1' if quick else '5'} minutes on "
-                  f"2 cores)")
+    if job not in JOBS:
+        raise HwnasError(f"unknown --job {job!r} (known: {', '.join(JOBS)})")
+    name = "demo" if job == "nb201" else "demo-fbnet"
+    path = config_file or settings.preset(name + ("-quick" if quick else ""))
+    out = out or Path("runs") / name
+    if job == "nb201":
+        from hwnas.nb201_demo import NB201DemoSettings, run_nb201_demo
+
+        loaded: Any = NB201DemoSettings.load(path, seed)
+        run: Any = run_nb201_demo
+    else:
+        from hwnas.demo import DemoSettings, run_demo
+
+        loaded, run = DemoSettings.load(path, seed), run_demo
+    console.print(f"hwnas demo --job {job} ({path}) -> {out} (about {'1' if quick else MINUTES[job]} "
+                  f"minutes on 2 cores)")
     with progress_bars() as bar:
-        report = run_demo(out, demo_settings, lambda: load_cifar(None, data_dir), _hooks(bar))
+        report = run(out, loaded, lambda: load_cifar(None, data_dir), _hooks(bar))
     console.print(f"report: {report}")
     typer.echo(report.read_text())

@@ -215,14 +215,24 @@ class NB201Latency(CostModel):
 
     unit = "ms"
 
-    def __init__(self, column: str, data_dir: str | Path | None = None) -> None:
-        known = nb201_latency_columns(data_dir)
-        if column not in known:
-            raise HwnasError(f"unknown latency column {column!r} of nb201_latency.csv.gz "
-                             f"(known: {', '.join(known)})")
-        self.name, self.data_dir = column, data_dir
-        self.values = nb201_latency(column, data_dir)
-        self.space = NB201Space()
+    def __init__(self, column: str, data_dir: str | Path | None = None, *,
+                 values: np.ndarray | None = None) -> None:
+        """The column ``column`` of the table, or, with ``values``, a column measured or
+        predicted elsewhere under that name (one finite, non-negative latency per cell in NB201
+        index order, e.g. this machine's LUT's prediction of every cell)."""
+        self.name, self.data_dir, self.space = column, data_dir, NB201Space()
+        if values is None:
+            known = nb201_latency_columns(data_dir)
+            if column not in known:
+                raise HwnasError(f"unknown latency column {column!r} of nb201_latency.csv.gz "
+                                 f"(known: {', '.join(known)})")
+            values = nb201_latency(column, data_dir)
+        self.values = np.asarray(values, dtype=float)
+        cells = self.space.decisions.size
+        if self.values.shape != (cells,) or not np.isfinite(self.values).all() or (
+                self.values < 0).any():
+            raise HwnasError(f"NB201 latencies {column!r} need one finite, non-negative value "
+                             f"per cell ({cells}), got shape {self.values.shape}")
 
     def cost(self, arch: ArchSpec) -> float:
         return float(self.costs_choices(np.array([self.space.choices_of(arch)]))[0])

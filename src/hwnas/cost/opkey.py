@@ -181,7 +181,8 @@ def layer_keys(layer: LayerShape, dtype: str = "float32") -> list[OpKey]:
 
 def _is_part(cell: NB201Cell) -> bool:
     """A cell that is its own part: the addition, or one operation on the edge 0 -> 3."""
-    return cell.ops == ADDITION or cell.ops[:3] + cell.ops[4:] == ("none",) * 5
+    return cell.ops == ADDITION or (cell.ops[:3] + cell.ops[4:] == ("none",) * 5
+                                    and cell.ops[3] != "none")
 
 
 def op_keys(arch: ArchSpec, dtype: str = "float32") -> list[OpKey]:

@@ -31,6 +31,7 @@ from hwnas.arch.blocks import cell_operation
 from hwnas.arch.build import build_layer, initialise_weights, walk
 from hwnas.arch.spec import CELL_EDGE_NODES, NB201Cell
 from hwnas.cost.base import CostModel
+from hwnas.dnas.checkpoint import load_supernet_weights
 from hwnas.dnas.config import SearchSettings
 from hwnas.dnas.engine import Derivation, SearchProgress, check_inputs, run_search
 from hwnas.dnas.loss import cost_matrix_tensor, expected_cost
@@ -130,7 +131,8 @@ class CellProblem:
     command = "dnas_nb201"
 
     def __init__(self, space: NB201Space, cost_model: CostModel, config: SearchSettings, *,
-                 channels: int = 16, cells: int = 5) -> None:
+                 channels: int = 16, cells: int = 5, warm_start: str | Path | None = None
+                 ) -> None:
         check_inputs(space, NB201Space, "NAS-Bench-201", cost_model, config)
         self.space = space
         if config.fixed_layers:
@@ -138,6 +140,7 @@ class CellProblem:
                              f"{config.fixed_layers!r}")
         self.cost_model, self.config = cost_model, config
         self.channels, self.cells = channels, cells
+        self.warm_start = None if warm_start is None else Path(warm_start)
         self.cost_name, self.cost_unit = cost_model.name, cost_model.unit
         self.candidates = NB201_OPS
         self.costs = cost_model.layer_cost_matrix(self.space)
@@ -147,7 +150,10 @@ class CellProblem:
         self.matrix = cost_matrix_tensor(self.costs, device=config.device)
 
     def build_supernet(self, resuming: bool) -> torch.nn.Module:
-        return CellSuperNet(self.channels, self.cells)
+        supernet = CellSuperNet(self.channels, self.cells)
+        if not resuming and self.warm_start is not None:
+            load_supernet_weights(self.warm_start, supernet)
+        return supernet
 
     def latency(self, weights: torch.Tensor) -> torch.Tensor:
         return expected_cost(weights, self.matrix, float(self.costs.constant))
@@ -174,11 +180,14 @@ class CellProblem:
             within_target=within)
 
     def describe(self) -> dict[str, Any]:
-        return {"space": {"name": self.space.name, "channels": self.channels,
-                          "cells": self.cells},
-                "cost_model": normalised({"name": self.cost_name, "unit": self.cost_unit,
-                                          "constant": float(self.costs.constant),
-                                          "matrix": self.costs.matrix.tolist()})}
+        described = {"space": {"name": self.space.name, "channels": self.channels,
+                               "cells": self.cells},
+                     "cost_model": normalised({"name": self.cost_name, "unit": self.cost_unit,
+                                               "constant": float(self.costs.constant),
+                                               "matrix": self.costs.matrix.tolist()})}
+        if self.warm_start is not None:  # a search from scratch records no such key
+            described["warm_start"] = str(self.warm_start)
+        return described
 
 
 def most_probable_cell_within(space: NB201Space, probabilities: np.ndarray, model: CostModel,
@@ -198,11 +207,14 @@ def most_probable_cell_within(space: NB201Space, probabilities: np.ndarray, mode
 def run_cell_dnas(cost_model: CostModel, weight_batches: Any, theta_batches: Any,
                   config: SearchSettings | None = None, *, run_dir: str | Path,
                   resume: bool = False, progress: Callable[[SearchProgress], None] | None = None,
-                  plots: bool = True, channels: int = 16, cells: int = 5) -> Any:
+                  plots: bool = True, channels: int = 16, cells: int = 5,
+                  warm_start: str | Path | None = None) -> Any:
     """DNAS of the NAS-Bench-201 cells for ``cost_model`` (:func:`hwnas.dnas.engine.run_search`,
     the batches as for :func:`hwnas.dnas.layerwise.run_dnas`); ``channels`` and ``cells`` size
-    the supernet (the benchmark's: 16 and 5)."""
+    the supernet (the benchmark's: 16 and 5); ``warm_start`` names another cell search's
+    ``checkpoint.pt`` whose weights (not theta) the supernet starts from, such as a shared
+    warm-up's (``warmup_epochs = epochs``) for searches under several devices and budgets."""
     problem = CellProblem(NB201Space(), cost_model, config or SearchSettings(),
-                          channels=channels, cells=cells)
+                          channels=channels, cells=cells, warm_start=warm_start)
     return run_search(problem, weight_batches, theta_batches, run_dir=run_dir, resume=resume,
                       progress=progress, plots=plots)

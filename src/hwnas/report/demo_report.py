@@ -44,7 +44,7 @@ def accuracy_latency_plot(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str]:
+def latency_section(latency: dict[str, Any], table: dict[str, Any]) -> list[str]:
     engine = latency["engine"]
     calibration = table.get("calibration") or {}
     plan = latency.get("plan", {})
@@ -198,11 +198,11 @@ def write_report(root: str | Path) -> Path:
     lines = [
         "# hwnas demo: a hardware-aware search for this CPU on CIFAR-10",
         "",
-        "Everything below was measured by this run; rerunning `make demo` continues or reuses "
-        f"the files in `{root}`.",
+        "Everything below was measured by this run; rerunning `hwnas demo --job fbnet` continues "
+        f"or reuses the files in `{root}`.",
         "",
     ]
-    lines += _latency_section(latency, table)
+    lines += latency_section(latency, table)
     config_path = root / "search" / "config.json"
     config = read_json(config_path, "search config")["search"] if config_path.exists() else {}
     lines += _search_section(result, _history(root / "search" / "history.jsonl"), config)
