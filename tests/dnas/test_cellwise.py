@@ -16,7 +16,7 @@ from hwnas.dnas.cellwise import (
 from hwnas.dnas.config import SearchSettings
 from hwnas.dnas.supernet import GumbelSample
 from hwnas.errors import HwnasError
-from hwnas.spaces.nb201 import NB201Space
+from hwnas.spaces.nb201 import NB201Space, connected
 
 SPACE = NB201Space()
 COLUMN = "hwnb_cifar10_fpga_latency_ms"
@@ -54,8 +54,26 @@ def test_the_within_target_derivation_is_exact_over_all_cells():
     found = most_probable_cell_within(SPACE, probabilities, model, target)
     assert found.cost <= target
     log_p = np.log(probabilities)[np.arange(6), every].sum(1)
-    assert found.log_probability == pytest.approx(log_p[costs <= target].max())
+    allowed = (costs <= target) & connected(every)
+    assert found.log_probability == pytest.approx(log_p[allowed].max())
     assert most_probable_cell_within(SPACE, probabilities, model, costs.min() - 1) is None
+
+
+def test_the_derivation_skips_cut_off_cells_unless_told_not_to():
+    """A P_theta where `none` has won every edge: the most probable cell is the all-`none` one
+    (its output never reached); the derivation answers the most probable connected cell."""
+    model = NB201AdditiveLatency.from_column(COLUMN, 200, seed=0)
+    probabilities = np.full((6, 5), 0.05)
+    probabilities[:, 0] = 0.8
+    probabilities[3, 3] = 0.15  # a 3x3 conv on edge 0 -> 3 is the runner-up there
+    probabilities[3, 0] = 0.65
+    target = float(model.choice_cost(SPACE)(SPACE.all_choices()).max())
+    anything = most_probable_cell_within(SPACE, probabilities, model, target,
+                                         connected_only=False)
+    assert anything.choices == (0,) * 6
+    found = most_probable_cell_within(SPACE, probabilities, model, target)
+    assert found.choices == (0, 0, 0, 3, 0, 0)
+    assert connected(np.array([found.choices]))[0] and not connected(np.zeros((1, 6)))[0]
 
 
 def test_a_short_search_runs_and_its_answers_are_cells(tmp_path):

@@ -68,8 +68,8 @@ def demo(
         from hwnas.demo import DemoSettings, run_demo
 
         loaded, run = DemoSettings.load(path, seed), run_demo
-    console.print(f"hwnas demo --job {job} ({path}) -> {out} (about {'1' if quick else MINUTES[job]} "
-                  f"minutes on 2 cores)")
+    minutes = 1 if quick else MINUTES[job]
+    console.print(f"hwnas demo --job {job} ({path}) -> {out} (about {minutes} minutes on 2 cores)")
     with progress_bars() as bar:
         report = run(out, loaded, lambda: load_cifar(None, data_dir), _hooks(bar))
     console.print(f"report: {report}")

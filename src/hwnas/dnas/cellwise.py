@@ -14,8 +14,9 @@ straight-through Gumbel), and REINFORCE, come from the engine as for FBNet's spa
 ``constant + sum_e sum_op m[e, op] * matrix[e, op]`` (:meth:`CostModel.layer_cost_matrix`: exact
 for an additive model such as :class:`hwnas.cost.nb201_additive.NB201AdditiveLatency`, first
 order around the all-3x3 cell for a LUT of this machine). With 15,625 cells the derivation is
-exact: the most probable cell, ``num_samples`` draws, and the most probable cell whose cost *by
-the cost model* is within the target, found by enumerating every cell.
+exact: the most probable cell, ``num_samples`` draws, and the most probable connected cell (its
+output reached from its input) whose cost *by the cost model* is within the target, found by
+enumerating every cell.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from hwnas.dnas.result import DerivedArchitecture, derive_argmax, derive_samples
 from hwnas.dnas.supernet import GumbelSample, path_weights
 from hwnas.errors import HwnasError
 from hwnas.runs import normalised
-from hwnas.spaces.nb201 import NB201_OPS, NB201Space, nb201_network
+from hwnas.spaces.nb201 import NB201_OPS, NB201Space, connected, nb201_network
 
 
 class MixedEdge(nn.Module):
@@ -191,13 +192,18 @@ class CellProblem:
 
 
 def most_probable_cell_within(space: NB201Space, probabilities: np.ndarray, model: CostModel,
-                              target: float) -> DerivedArchitecture | None:
+                              target: float, *, connected_only: bool = True
+                              ) -> DerivedArchitecture | None:
     """The cell of highest ``P_theta`` whose cost by ``model`` is at most ``target``, over all
-    15,625 cells (None when none is)."""
+    15,625 cells (None when none is). ``connected_only``: only cells whose output the input
+    reaches (:func:`hwnas.spaces.nb201.connected`); a cut-off cell computes a constant, and a
+    supernet whose zero operation has won would otherwise answer one (benchmarks/RESULTS.md,
+    ``nb201_supernet``)."""
     cells = space.all_choices()
     costs = model.choice_cost(space)(cells)
     log_p = np.log(np.maximum(probabilities, 1e-300))[np.arange(6), cells].sum(1)
-    feasible = np.flatnonzero(costs <= target)
+    allowed = connected(cells) if connected_only else np.ones(len(cells), dtype=bool)
+    feasible = np.flatnonzero((costs <= target) & allowed)
     if not len(feasible):
         return None
     best = cells[feasible[np.argmax(log_p[feasible])]]

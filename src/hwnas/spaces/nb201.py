@@ -271,6 +271,18 @@ NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
 NONE_OP, CONV1, CONV3 = 0, 2, 3
 
 
+def live_paths(choices: np.ndarray) -> np.ndarray:
+    """``[N, 4]``: which input->output paths of each cell hold no ``none`` op."""
+    C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
+    return np.stack([(C[:, list(path)] != NONE_OP).all(axis=1) for path in NB201_PATHS], 1)
+
+
+def connected(choices: np.ndarray) -> np.ndarray:
+    """``[N]``: whether the cell's output is reached from its input (else the cell, and its
+    network, computes a constant: NB201's 10 % on CIFAR-10)."""
+    return live_paths(choices).any(axis=1)
+
+
 def cell_features(choices: np.ndarray) -> np.ndarray:
     """One-hot (6 edges x 5 ops) plus derived cell features, ``[N, 35]``.
 
@@ -282,7 +294,7 @@ def cell_features(choices: np.ndarray) -> np.ndarray:
     error target is measured by ``benchmarks/experiments/predictor.py``.
     """
     C = np.atleast_2d(np.asarray(choices, dtype=np.int64))
-    alive = np.stack([(C[:, list(path)] != NONE_OP).all(axis=1) for path in NB201_PATHS], 1)
+    alive = live_paths(C)
     conv3 = np.zeros(len(C))
     conv1 = np.zeros(len(C))
     depth = np.zeros(len(C))
