@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_json, atomic_write_text
+from hwnas.io import atomic_write_json, atomic_write_text, read_json, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +66,9 @@ def normalised(data: Any) -> Any:
 
 def _read_json_file(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RunFolderError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunFolderError(f"{path} is not valid JSON: {error}") from None
+        return read_json(path, "run file")
+    except HwnasError as error:
+        raise RunFolderError(str(error)) from None
 
 
 class RunFolder:
@@ -103,17 +101,17 @@ class RunFolder:
     def read_history(self) -> list[dict[str, Any]]:
         """The objects of the complete lines of ``history.jsonl`` ([] when it is missing); a
         final line without its newline (torn by a killed process) is ignored."""
-        try:
-            data = self.history_path.read_bytes()
-        except FileNotFoundError:
+        if not self.history_path.exists():
             return []
-        except OSError as error:
-            raise RunFolderError(f"cannot read {self.history_path}: {error.strerror}") from None
+        try:
+            data = read_text(self.history_path, "run history")
+        except HwnasError as error:
+            raise RunFolderError(str(error)) from None
         records = []
-        for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        for number, line in enumerate(data.split("\n")[:-1], start=1):
             try:
-                record = json.loads(line.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # malformed, or beyond what json converts
                 record = None
             if not isinstance(record, dict):
                 raise RunFolderError(f"{self.history_path} line {number} is not a JSON object")

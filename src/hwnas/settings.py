@@ -154,7 +154,7 @@ def from_mapping(config_type: type[Config], data: Any, source: str | None = None
 def load_file(path: str | Path) -> dict[str, Any]:
     """A config file's sections (YAML, or JSON for ``.json``); checked: a mapping of known
     section names to mappings."""
-    from hwnas.io import read_json
+    from hwnas.io import read_json, read_text
 
     path = Path(path)
     if path.suffix == ".json":
@@ -162,10 +162,11 @@ def load_file(path: str | Path) -> dict[str, Any]:
     else:
         import yaml
 
+        text = read_text(path, "config file")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as error:
-            raise HwnasError(f"cannot read config file {path}: {error}") from None
+            data = yaml.safe_load(text)
+        except RecursionError:
+            raise HwnasError(f"config file {path} is nested too deeply to read") from None
         except yaml.YAMLError as error:
             raise HwnasError(f"config file {path} is not valid YAML: "
                              f"{' '.join(str(error).split())}") from None

@@ -442,6 +442,10 @@ class ArchSpec:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise SpecError(f"arch: not valid JSON ({error})") from None
+        except RecursionError:
+            raise SpecError("arch: JSON nested too deeply to read") from None
+        except ValueError as error:  # an integer of more digits than Python converts
+            raise SpecError(f"arch: a value cannot be read ({str(error)[:80]})") from None
         return cls.from_dict(data)
 
     # ---- compact string -----------------------------------------------------------------
