@@ -40,7 +40,7 @@ def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path):
         read_json(pipe, "spec")
     with pytest.raises(HwnasError, match="is not a regular file"):
         read_text("/dev/zero", "spec")
-    with pytest.raises(HwnasError, match="is not a regular file"):
+    with pytest.raises(HwnasError, match="is a directory, not a file"):
         read_json(tmp_path, "spec")
     with pytest.raises(HwnasError, match="spec not found"):
         read_json(tmp_path / "missing.json", "spec")

@@ -55,6 +55,8 @@ def read_text(path: str | Path, what: str = "file", limit: int = MAX_TEXT_BYTES)
         raise HwnasError(f"{what} not found: {path}") from None
     except OSError as error:
         raise HwnasError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise HwnasError(f"{what} {path} is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
         raise HwnasError(f"{what} {path} is not a regular file")
     if info.st_size > limit:

@@ -273,3 +273,19 @@ def test_a_space_that_searches_resolution_prices_every_listed_resolution():
     assert table.cost(arch) == pytest.approx(0.01 * (len(arch.blocks) + 2))
     with pytest.raises(LutError, match="20 px"):
         table.cost(dataclasses.replace(arch, resolution=20))
+
+
+def test_an_edited_scale_is_refused_and_a_negative_prediction_is_never_returned(tmp_path):
+    data = synthetic_table(calibration(1.0, 0.0)).to_dict()
+    data["calibration"]["scale"] = -1.0
+    path = tmp_path / "scale.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LutError, match="scale must be positive"):
+        LatencyTable.load(path)
+    table = synthetic_table(calibration(1.0, -1000.0))  # an offset edited far below zero
+    arch = sample_arch(SPACE, 0)
+    with pytest.raises(LutError, match="predicts -9.* ms .*a latency must be >= 0"):
+        table.cost(arch)
+    choices = SPACE.decisions.sample(3, np.random.default_rng(0))
+    with pytest.raises(HwnasError, match="must be a finite number >= 0"):
+        table.choice_cost(SPACE)(choices)

@@ -9,6 +9,7 @@ from hwnas.cost.nb201_additive import UNKNOWNS, NB201AdditiveLatency, one_hot
 from hwnas.data.tables import nb201_latency_columns
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
+from hwnas.spaces.nb201 import NB201Space
 
 SPACE = get_space("nb201")
 COLUMN = "hwnb_cifar10_fpga_latency_ms"
@@ -66,3 +67,14 @@ def test_a_column_of_the_wrong_length_is_one_error():
 def test_another_space_is_refused():
     with pytest.raises(HwnasError, match="prices space nb201"):
         NB201AdditiveLatency.from_column(COLUMN, 100).choice_cost(get_space("fbnet-cifar"))
+
+
+def test_the_fit_never_prices_a_cell_below_zero():
+    """raspi4's small cut-off cells take a fraction of a millisecond; the unfloored least-squares
+    fit goes below zero for some 200 cells."""
+    model = NB201AdditiveLatency.from_column("hwnb_cifar10_raspi4_latency_ms", 100, seed=0)
+    every = NB201Space().all_choices()
+    costs = model.choice_cost(NB201Space())(every)
+    unfloored = model.base + model.weights[np.arange(6), every].sum(1)
+    assert (unfloored < 0).sum() > 100 and costs.min() == 0.0
+    np.testing.assert_array_equal(costs, np.maximum(unfloored, 0.0))

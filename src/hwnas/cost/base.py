@@ -31,6 +31,7 @@ import numpy as np
 
 from hwnas.arch.build import LayerShape
 from hwnas.arch.spec import ArchSpec
+from hwnas.errors import HwnasError
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,16 @@ class ChoiceCost:
     unit: str = ""
 
     def __call__(self, choices: np.ndarray) -> np.ndarray:
+        """The costs of the rows of ``choices``; a negative or non-finite one raises (a cost
+        model never prices an architecture below zero)."""
         matrix = np.atleast_2d(np.asarray(choices))
-        return np.asarray(self.function(matrix), dtype=float).reshape(len(matrix))
+        costs = np.asarray(self.function(matrix), dtype=float).reshape(len(matrix))
+        bad = np.flatnonzero(~np.isfinite(costs) | (costs < 0))
+        if len(bad):
+            raise HwnasError(f"cost model {self.name!r} priced an architecture at "
+                             f"{costs[bad[0]]:.4g} {self.unit}".rstrip() + ": a cost must be a "
+                             "finite number >= 0 (an edited scale or offset?)")
+        return costs
 
     def choice_cost(self, space: Any) -> ChoiceCost:
         """Already vectorised (for the space it was made for)."""

@@ -89,6 +89,8 @@ class Calibration:
             if (isinstance(value, bool) or not isinstance(value, (int, float))
                     or not np.isfinite(value)):
                 raise HwnasError(f"calibration: {name} must be a finite number, got {value!r}")
+        if data["scale"] <= 0:
+            raise HwnasError(f"calibration: scale must be positive, got {data['scale']!r}")
         if not isinstance(data["fits"], dict) or not isinstance(data["points"], list) or not (
             isinstance(data["settings"], dict)
         ):

@@ -240,8 +240,14 @@ class LatencyTable(CostModel):
                 + (self.correction.offset_ms if self.correction else 0.0))
 
     def cost(self, arch: ArchSpec) -> float:
-        """Predicted end-to-end latency in ms: ``scale * corrected_sum + offset``."""
-        return self.scale * self.corrected_sum(arch) + self.offset_ms
+        """Predicted end-to-end latency in ms: ``scale * corrected_sum + offset``; a negative
+        prediction (an offset edited below what the table's sums allow) raises."""
+        predicted = self.scale * self.corrected_sum(arch) + self.offset_ms
+        if not predicted >= 0:
+            raise LutError(f"{self.describe()} predicts {predicted:.4g} ms for this "
+                           f"architecture (scale {self.scale:.4g}, offset "
+                           f"{self.offset_ms:.4g} ms): a latency must be >= 0")
+        return predicted
 
     predict = cost
 
