@@ -15,6 +15,20 @@ from typing import Any
 from hwnas.errors import HwnasError
 
 
+def check_output_path(path: str | Path, what: str = "output") -> Path:
+    """``path`` if hwnas can create it (before any work starts): no existing part of it but the
+    last is a file, and the nearest existing folder is writable; else :class:`HwnasError`."""
+    path = Path(path)
+    for parent in [path, *path.parents][1:]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HwnasError(f"{what} {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise HwnasError(f"{what} {path}: folder {parent} is not writable")
+            break
+    return path
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over
     ``path``."""

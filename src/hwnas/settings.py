@@ -102,7 +102,8 @@ def check_value(name: str, value: Any, rule: Rule, annotation: Any) -> None:
     bounds = [f">= {rule.minimum:g}" if rule.minimum is not None else "",
               f"<= {rule.maximum:g}" if rule.maximum is not None else "",
               f"< {rule.below:g}" if rule.below is not None else ""]
-    wanted = " ".join([_describe(kind)] + [bound for bound in bounds if bound])
+    wanted = " and ".join([_describe(kind) + (" " + bounds[0] if bounds[0] else "")]
+                          + [bound for bound in bounds[1:] if bound])
     if not typed or (kind in (int, float) and (
             (rule.minimum is not None and value < rule.minimum)
             or (rule.maximum is not None and value > rule.maximum)

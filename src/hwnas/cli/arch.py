@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwnas.arch.spec import ArchSpec
+from hwnas.cli import options
 from hwnas.errors import HwnasError
 
 app = typer.Typer(
@@ -201,7 +202,8 @@ def flops(
 @app.command("export")
 def export(
     arch: ArchArgument,
-    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.", show_default=False,
+                                      callback=options.output_path)],
     batch: Annotated[int, typer.Option("--batch", min=1, help="Example batch size.")] = 1,
     opset: Annotated[int, typer.Option(
         "--opset", min=7, max=23, help="ONNX opset version (7-23: torch 2.13's exporter range).",

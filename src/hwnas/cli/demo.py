@@ -40,7 +40,7 @@ def demo(
         "(configs/demo-fbnet.yaml).")] = "nb201",
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Output folder, continued if it exists (default runs/demo, "
-        "runs/demo-fbnet).")] = None,
+        "runs/demo-fbnet).", callback=options.output_path)] = None,
     quick: Annotated[bool, typer.Option(
         help="The job's smoke-test preset (configs/demo-quick.yaml, demo-fbnet-quick.yaml): "
         "every step in about a minute.")] = False,

@@ -43,7 +43,8 @@ def warn(message: str) -> None:
 def build(
     config: LutBuildConfig,
     out: Optional[Path] = typer.Option(
-        None, "--out", help="LUT file (JSON); default lut-<space>-<engine>-<threads>t.json"),
+        None, "--out", help="LUT file (JSON); default lut-<space>-<engine>-<threads>t.json",
+        callback=options.output_path),
     recalibrate: bool = typer.Option(False, "--recalibrate",
                                      help="refit the correction of a finished table"),
     throttle_s: float = typer.Option(0.0, "--throttle-s", hidden=True,
@@ -118,7 +119,8 @@ def predict(
 def validate(
     config: LutValidateConfig,
     lut: Path = typer.Option(..., "--lut", help="LUT file from `hwnas lut build`"),
-    out: Path = typer.Option(Path("lut-validation"), "--out", help="run folder (JSON and PNG)"),
+    out: Path = typer.Option(Path("lut-validation"), "--out", help="run folder (JSON and PNG)",
+                             callback=options.output_path),
     resume: options.Resume = False,
 ) -> None:
     """Measure N random networks with the LUT's engine; report MAPE, +-5/10 %, Spearman, Kendall."""

@@ -23,7 +23,14 @@ from hwnas import settings
 ConfigFile = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML/JSON file whose section for this command sets defaults (e.g. "
     "configs/demo.yaml); options given here override it.")]
-Out = Annotated[Optional[Path], typer.Option("--out", help="Run folder.")]
+def output_path(value: Optional[Path]) -> Optional[Path]:
+    """The callback of every ``--out``: checked creatable before any work starts."""
+    from hwnas.io import check_output_path
+
+    return None if value is None else check_output_path(value, "--out")
+
+
+Out = Annotated[Optional[Path], typer.Option("--out", help="Run folder.", callback=output_path)]
 Resume = Annotated[bool, typer.Option(
     "--resume", help="Continue the run in --out (its config must match).")]
 DataDir = Annotated[Optional[Path], typer.Option(

@@ -81,7 +81,8 @@ def train_command(
     num_classes: Annotated[Optional[int], typer.Option(
         min=1, help="Override the arch's classes (CIFAR-10 needs 10).")] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Run folder (default runs/train-<arch hash>-seed<seed>).")] = None,
+        "--out", help="Run folder (default runs/train-<arch hash>-seed<seed>).",
+        callback=options.output_path)] = None,
     resume: options.Resume = False,
     data_dir: options.DataDir = None,
     cifar: options.Cifar = None,

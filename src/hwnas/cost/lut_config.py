@@ -111,7 +111,8 @@ class LutBuildConfig:
 class LutValidateConfig:
     """Every setting of ``hwnas lut validate``."""
 
-    n: int = setting(100, "Random architectures measured end to end.", minimum=2)
+    n: int = setting(100, "Random architectures measured end to end.", minimum=2,
+                     maximum=10_000)
     seed: int = setting(0, "Seed of the random architectures.", minimum=0)
     warmup: int = setting(5, "Untimed calls per network and session.", minimum=0)
     repeats: int = setting(20, "Timed calls per network and session.", minimum=1)

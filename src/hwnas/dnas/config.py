@@ -44,7 +44,8 @@ class SearchSettings:
                                  minimum=0)
     subset_per_class: int | None = setting(
         250, "Class-balanced CIFAR-10 images per class, split 80/20 into weight and theta "
-        "batches (none: all).", minimum=2, absent=SKIP)
+        "batches (none: all; at least 3, so that both parts hold an image of every class).",
+        minimum=3, absent=SKIP)
     batch_size: int = setting(64, "Images per weight and theta batch.", minimum=2, absent=SKIP)
     mode: str = setting("sampled", "sampled (one path per step) or soft (every candidate).",
                         choices=MODES)

@@ -39,7 +39,7 @@ class ChamNetConfig:
     """Every setting of a ChamNet search (and of the short-training evaluator it may use)."""
 
     evaluations: int = setting(100, "Architectures to evaluate (resuming with more continues "
-                               "the search).", minimum=2, compared=False)
+                               "the search).", minimum=2, maximum=10_000, compared=False)
     initial_samples: int = setting(10, "Random feasible architectures evaluated first.",
                                    minimum=2, option="--initial")
     batch_size: int = setting(5, "Architectures per Bayesian-optimisation round.", minimum=1)
