@@ -15,7 +15,7 @@ is there, so a killed demo continues where it stopped:
 4. ``supernet/`` and ``dnas-<i>/``: FBNet DNAS of the cell (:mod:`hwnas.dnas.cellwise`): one
    short weight warm-up (``supernet``: ``warmup_epochs = epochs``), then per budget a search
    from those weights (``dnas``) with LAT the additive fit of this CPU's predictions and the
-   budget form of the loss; its answer is the most probable cell within the budget;
+   budget form of the loss; its answer is the most probable connected cell within the budget;
 5. ``latency.json``: every found cell and every budget's best feasible cell timed end to end
    with the table's engine, beside the table's prediction (:func:`hwnas.demo.measure`);
 6. ``summary.json`` and ``report.md``: per budget the true accuracy, regret and latency of each
@@ -201,20 +201,22 @@ def answers(cells: dict[str, Any], chamnet_result: dict[str, Any],
     space = NB201Space()
     latency, accuracy = np.asarray(cells["latency_ms"]), np.asarray(cells["accuracy"])
 
-    def cell(choices: Any) -> dict[str, Any]:
-        index = space.index_of(tuple(int(op) for op in choices))
-        return {"arch": space.format(choices), "index": index,
+    def cell(index: int) -> dict[str, Any]:
+        return {"arch": space.format(space.all_choices()[index]), "index": int(index),
                 "accuracy": float(accuracy[index]), "predicted_ms": float(latency[index])}
+
+    def cell_of(choices: Any) -> dict[str, Any]:
+        return cell(space.index_of(tuple(int(op) for op in choices)))
 
     rows = []
     for position, budget in enumerate(cells["budgets"]):
         feasible = np.flatnonzero(latency <= budget["latency_ms"])
-        best = cell(space.all_choices()[feasible[np.argmax(accuracy[feasible])]])
+        best = cell(feasible[np.argmax(accuracy[feasible])])
         found = {"best feasible": best}
         if chamnet_result["best"][position] is not None:
-            found["chamnet"] = cell(chamnet_result["best"][position]["choices"])
+            found["chamnet"] = cell_of(chamnet_result["best"][position]["choices"])
         derived = dnas_results[position]["within_target"] or dnas_results[position]["argmax"]
-        found["dnas"] = cell(derived["choices"])
+        found["dnas"] = cell_of(derived["choices"])
         for answer in found.values():
             answer["regret"] = best["accuracy"] - answer["accuracy"]
             answer["feasible"] = answer["predicted_ms"] <= budget["latency_ms"]

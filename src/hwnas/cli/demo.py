@@ -28,9 +28,21 @@ def _hooks(bar: Any) -> Any:
                      train_progress=lambda name: TrainBars(bar), step=step, warning=warning)
 
 
-JOBS = ("nb201", "fbnet")
-#: a full run of each job, as measured on the 2-core development machine (benchmarks/RESULTS.md)
-MINUTES = {"nb201": 3, "fbnet": 9}
+def _nb201() -> tuple[Any, Any]:
+    from hwnas.nb201_demo import NB201DemoSettings, run_nb201_demo
+
+    return NB201DemoSettings.load, run_nb201_demo
+
+
+def _fbnet() -> tuple[Any, Any]:
+    from hwnas.demo import DemoSettings, run_demo
+
+    return DemoSettings.load, run_demo
+
+
+#: each job: its preset (and run folder) name, the minutes of a full run as measured on the
+#: 2-core development machine (benchmarks/RESULTS.md), its settings loader and runner
+JOBS = {"nb201": ("demo", 3, _nb201), "fbnet": ("demo-fbnet", 9, _fbnet)}
 
 
 def demo(
@@ -56,19 +68,12 @@ def demo(
 
     if job not in JOBS:
         raise HwnasError(f"unknown --job {job!r} (known: {', '.join(JOBS)})")
-    name = "demo" if job == "nb201" else "demo-fbnet"
+    name, full_minutes, parts = JOBS[job]
     path = config_file or settings.preset(name + ("-quick" if quick else ""))
     out = out or Path("runs") / name
-    if job == "nb201":
-        from hwnas.nb201_demo import NB201DemoSettings, run_nb201_demo
-
-        loaded: Any = NB201DemoSettings.load(path, seed)
-        run: Any = run_nb201_demo
-    else:
-        from hwnas.demo import DemoSettings, run_demo
-
-        loaded, run = DemoSettings.load(path, seed), run_demo
-    minutes = 1 if quick else MINUTES[job]
+    load, run = parts()
+    loaded = load(path, seed)
+    minutes = 1 if quick else full_minutes
     console.print(f"hwnas demo --job {job} ({path}) -> {out} (about {minutes} minutes on 2 cores)")
     with progress_bars() as bar:
         report = run(out, loaded, lambda: load_cifar(None, data_dir), _hooks(bar))

@@ -85,7 +85,7 @@ def _answers_section(rows: list[dict[str, Any]], measured: dict[str, dict[str, A
         f"N = {own['cells']}) for {supernet['epochs']} epochs on "
         f"{supernet['subset_per_class']} CIFAR-10 images per class, then searched each budget "
         f"for {dnas['epochs']} epochs (loss CE * {dnas['alpha']} * max(1, LAT / T)^"
-        f"{dnas['beta']}) and answers the most probable cell within it.",
+        f"{dnas['beta']}) and answers the most probable connected cell within it.",
         "",
         "| budget | answer | cell | accuracy % | regret | predicted ms | measured ms | error |",
         "|---|---|---|---|---|---|---|---|",
